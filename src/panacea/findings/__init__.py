@@ -1,0 +1,1 @@
+"""Findings: a vulnerability on an asset (endpoint, component or the asset itself)."""

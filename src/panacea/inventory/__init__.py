@@ -1,0 +1,1 @@
+"""Inventory: organisations, zones, reachability, assets, accounts, staff and clinical services."""

@@ -1,0 +1,70 @@
+"""Running an import: pick the importer for a kind, one transaction, a report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from panacea.db.base import utcnow
+from panacea.db.engine import session_scope
+from panacea.inventory.errors import ImportFileError, InventoryError
+from panacea.inventory.importers.interface import ImportContext, Importer, ImportReport
+from panacea.inventory.service import ensure_organisation
+
+MAX_IMPORT_BYTES = 200 * 1024 * 1024
+
+
+def importer_for(kind: str) -> Importer:
+    """Return the importer for ``kind`` (inventory, nmap, sbom, csv); raise InventoryError."""
+    from panacea.inventory.importers.registry import IMPORTERS
+
+    try:
+        return IMPORTERS[kind]
+    except KeyError:
+        known = ", ".join(sorted(IMPORTERS))
+        raise InventoryError(f"unknown import kind {kind!r} (known: {known})") from None
+
+
+def import_bytes(
+    factory: sessionmaker[Session],
+    kind: str,
+    raw: bytes,
+    *,
+    organisation: str,
+    source: str,
+    asset_ref: str | None = None,
+) -> ImportReport:
+    """Import ``raw`` (named ``source`` in errors) into ``organisation`` as one transaction.
+
+    Raises ImportFileError (and rolls everything back) if the file is bad.
+    """
+    importer = importer_for(kind)
+    if len(raw) > MAX_IMPORT_BYTES:
+        raise ImportFileError(source, None, f"file larger than {MAX_IMPORT_BYTES} bytes")
+    try:
+        with session_scope(factory) as session:
+            org = ensure_organisation(session, organisation)
+            context = ImportContext(org, source, utcnow(), asset_ref)
+            return importer.run(session, raw, context)
+    except SQLAlchemyError as e:
+        raise ImportFileError(source, None, f"database refused the import: {e.orig or e}") from e
+
+
+def import_file(
+    factory: sessionmaker[Session],
+    kind: str,
+    path: Path,
+    *,
+    organisation: str,
+    asset_ref: str | None = None,
+) -> ImportReport:
+    """Import the file at ``path``; see ``import_bytes``."""
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise ImportFileError(str(path), None, f"cannot read: {e.strerror}") from e
+    return import_bytes(
+        factory, kind, raw, organisation=organisation, source=str(path), asset_ref=asset_ref
+    )

@@ -1,0 +1,1 @@
+"""Vulnerability knowledge: NVD, CISA KEV, FIRST EPSS, and matching against the inventory."""
