@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -67,9 +67,9 @@ def sqlite_url(sqlite_template: Path, tmp_path: Path) -> str:
     return f"sqlite:///{path}"
 
 
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A fresh, migrated schema in the PostgreSQL database ``test``; dropped afterwards."""
+@pytest.fixture(scope="session")
+def postgres_schema() -> Iterator[str]:
+    """A schema in the PostgreSQL database ``test``, migrated once per session; dropped after."""
     require(_postgres_reachable(), f"PostgreSQL is not reachable at {POSTGRES_ADMIN_URL}")
     schema = f"t_{uuid.uuid4().hex[:12]}"
     admin = create_engine(POSTGRES_ADMIN_URL)
@@ -85,6 +85,19 @@ def postgres_url() -> Iterator[str]:
         with admin.begin() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+@pytest.fixture
+def postgres_url(postgres_schema: str) -> str:
+    """The session's PostgreSQL schema, emptied for this test."""
+    from panacea.db.models import Base
+
+    engine = create_engine(postgres_schema)
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+    return postgres_schema
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -107,3 +120,21 @@ def sqlite_factory(sqlite_url: str) -> Iterator[sessionmaker[Session]]:
     engine = create_db_engine(sqlite_url)
     yield sessionmaker(engine, expire_on_commit=False)
     engine.dispose()
+
+
+def table_snapshot(
+    factory: sessionmaker[Session], *, ignore: frozenset[str] = frozenset()
+) -> dict[str, list[tuple[object, ...]]]:
+    """Every row of every table, sorted, without the columns named in ``ignore``.
+
+    To prove that a failed import changed nothing, or that a re-import changed nothing but times.
+    """
+    from panacea.db.models import Base
+
+    snapshot: dict[str, list[tuple[object, ...]]] = {}
+    with factory() as session:
+        for table in Base.metadata.sorted_tables:
+            columns = [c for c in table.columns if c.name not in ignore]
+            rows = session.execute(select(*columns)).all()
+            snapshot[table.name] = sorted((tuple(r) for r in rows), key=repr)
+    return snapshot

@@ -18,7 +18,13 @@ def test_migrated_schema_matches_models(db_url: str) -> None:
 
 
 def test_every_hospital_table_carries_organisation_id() -> None:
-    public = {"organisation", "vulnerability", "vulnerable_product", "feed_state", "alembic_version"}
+    public = {
+        "organisation",
+        "vulnerability",
+        "vulnerable_product",
+        "feed_state",
+        "alembic_version",
+    }
     for table in Base.metadata.sorted_tables:
         if table.name in public:
             continue

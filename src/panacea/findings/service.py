@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -56,7 +57,6 @@ def record_finding(
     A finding resolved by automation reopens when seen again; ``confirmed`` confidence is never
     downgraded to ``potential``.
     """
-    now = seen_at or utcnow()
     finding = session.scalar(
         select(Finding).where(
             Finding.asset_id == locus.asset_id,
@@ -64,27 +64,80 @@ def record_finding(
             Finding.locus == locus.key,
         )
     )
-    created = finding is None
     if finding is None:
         finding = Finding(
-            organisation_id=organisation_id,
-            asset_id=locus.asset_id,
-            endpoint_id=locus.endpoint_id,
-            component_id=locus.component_id,
-            cve_id=cve_id,
-            locus=locus.key,
-            confidence=confidence.value,
-            source=source,
-            evidence=evidence,
-            matched_cpe=matched_cpe,
-            status=FindingStatus.OPEN.value,
-            first_seen=now,
-            last_seen=now,
+            **new_finding_values(
+                organisation_id,
+                locus,
+                cve_id,
+                confidence=confidence,
+                source=source,
+                evidence=evidence,
+                matched_cpe=matched_cpe,
+                seen_at=seen_at,
+            )
         )
         session.add(finding)
         session.flush()
-        return finding, created
-    finding.last_seen = now
+        return finding, True
+    refresh_finding(
+        session,
+        finding,
+        confidence=confidence,
+        source=source,
+        evidence=evidence,
+        matched_cpe=matched_cpe,
+        seen_at=seen_at,
+    )
+    return finding, False
+
+
+def new_finding_values(
+    organisation_id: int,
+    locus: FindingLocus,
+    cve_id: str,
+    *,
+    confidence: Confidence,
+    source: str,
+    evidence: str = "",
+    matched_cpe: str | None = None,
+    seen_at: datetime | None = None,
+) -> dict[str, Any]:
+    """The column values of a new, open finding of ``cve_id`` at ``locus``.
+
+    ``record_finding`` builds its rows from these; bulk callers that looked the loci up
+    themselves insert them with one ``executemany`` (the other columns take their defaults).
+    """
+    now = seen_at or utcnow()
+    return {
+        "organisation_id": organisation_id,
+        "asset_id": locus.asset_id,
+        "endpoint_id": locus.endpoint_id,
+        "component_id": locus.component_id,
+        "cve_id": cve_id,
+        "locus": locus.key,
+        "confidence": confidence.value,
+        "source": source,
+        "evidence": evidence,
+        "matched_cpe": matched_cpe,
+        "status": FindingStatus.OPEN.value,
+        "first_seen": now,
+        "last_seen": now,
+    }
+
+
+def refresh_finding(
+    session: Session,
+    finding: Finding,
+    *,
+    confidence: Confidence,
+    source: str,
+    evidence: str = "",
+    matched_cpe: str | None = None,
+    seen_at: datetime | None = None,
+) -> None:
+    """Apply a new sighting to an existing ``finding``, by the rules of ``record_finding``."""
+    finding.last_seen = seen_at or utcnow()
     if confidence is Confidence.CONFIRMED and finding.confidence != Confidence.CONFIRMED.value:
         finding.confidence = confidence.value
         finding.source = source
@@ -94,7 +147,6 @@ def record_finding(
         finding.matched_cpe = matched_cpe or finding.matched_cpe
     if finding.status == FindingStatus.RESOLVED.value and not finding.status_by_person:
         _change(session, finding, FindingStatus.OPEN, "seen again", actor="system")
-    return finding, created
 
 
 def resolve_automatically(session: Session, finding: Finding, reason: str) -> bool:
@@ -150,6 +202,16 @@ def set_status(
     _change(session, finding, status, reason, actor=actor)
     finding.status_by_person = True
     return finding
+
+
+def organisation_of(session: Session, finding_id: int) -> int:
+    """The organisation id owning finding ``finding_id``; raise FindingError if there is none."""
+    organisation_id = session.scalar(
+        select(Finding.organisation_id).where(Finding.id == finding_id)
+    )
+    if organisation_id is None:
+        raise FindingError(f"unknown finding {finding_id}")
+    return organisation_id
 
 
 def reopen_expired_acceptances(

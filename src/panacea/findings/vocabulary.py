@@ -14,7 +14,7 @@ class FindingStatus(StrEnum):
 
 
 class Confidence(StrEnum):
-    """``confirmed``: a scanner proved it or a person said so; ``potential``: from version matching."""
+    """``confirmed``: a scanner proved it or a person said so; ``potential``: version matching."""
 
     CONFIRMED = "confirmed"
     POTENTIAL = "potential"

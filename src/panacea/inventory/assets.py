@@ -22,6 +22,10 @@ class Asset(OrgOwned, Base):
     zone_id: Mapped[int | None] = mapped_column(
         ForeignKey("zone.id", ondelete="SET NULL"), index=True
     )
+    # A remote-access gateway (SSL-VPN, vendor VPN): a logon on it places the user in this zone.
+    remote_access_zone_id: Mapped[int | None] = mapped_column(
+        ForeignKey("zone.id", ondelete="SET NULL")
+    )
     hostname: Mapped[str | None] = mapped_column(String(255), index=True)
     os: Mapped[str | None] = mapped_column(String(200))
     os_cpe: Mapped[str | None] = mapped_column(String(500))

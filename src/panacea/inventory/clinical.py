@@ -40,7 +40,9 @@ class RedundancyGroup(OrgOwned, Base):
 
 
 class ServiceAssetDependency(OrgOwned, Base):
-    """A service needs an asset's confidentiality, integrity and/or availability (``needs``: CIA letters).
+    """A service needs an asset's confidentiality, integrity and/or availability.
+
+    ``needs`` holds the letters of CIA that matter.
 
     When ``redundancy_group_id`` is set the asset is one of a k-of-n group.
     """

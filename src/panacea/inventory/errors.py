@@ -4,8 +4,8 @@
 
     PanaceaError
     └── InventoryError          something about the inventory is wrong
-        ├── UnknownOrganisation an organisation name that does not exist
-        ├── UnknownAsset        an asset name or id that does not exist in the organisation
+        ├── UnknownOrganisationError an organisation name that does not exist
+        ├── UnknownAssetError        an asset name or id that does not exist in the organisation
         └── ImportFileError     a file that cannot be imported: names file and line or field
 """
 
@@ -18,13 +18,13 @@ class InventoryError(PanaceaError):
     """Base of inventory errors."""
 
 
-class UnknownOrganisation(InventoryError):
+class UnknownOrganisationError(InventoryError):
     def __init__(self, name: str) -> None:
         super().__init__(f"unknown organisation {name!r}")
         self.name = name
 
 
-class UnknownAsset(InventoryError):
+class UnknownAssetError(InventoryError):
     def __init__(self, ref: str, organisation: str) -> None:
         super().__init__(f"unknown asset {ref!r} in organisation {organisation!r}")
         self.ref = ref

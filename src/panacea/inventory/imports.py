@@ -47,9 +47,24 @@ def import_bytes(
         with session_scope(factory) as session:
             org = ensure_organisation(session, organisation)
             context = ImportContext(org, source, utcnow(), asset_ref)
-            return importer.run(session, raw, context)
+            report = importer.run(session, raw, context)
+            rematch(session, org.id, report)
+            return report
     except SQLAlchemyError as e:
-        raise ImportFileError(source, None, f"database refused the import: {e.orig or e}") from e
+        raise ImportFileError(
+            source, None, f"database refused the import: {getattr(e, 'orig', None) or e}"
+        ) from e
+
+
+def rematch(session: Session, organisation_id: int, report: ImportReport) -> None:
+    """Match the assets an import touched against vulnerability knowledge, in its transaction."""
+    from panacea.vulndb.matching import match_organisation
+
+    if not report.touched_asset_ids:
+        return
+    result = match_organisation(session, organisation_id, asset_ids=report.touched_asset_ids)
+    report.findings_added += result.findings_added
+    report.findings_resolved += result.findings_resolved
 
 
 def import_file(

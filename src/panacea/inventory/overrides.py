@@ -9,7 +9,7 @@ from panacea.db.base import Base, OrgOwned
 
 
 class MitigationCost(OrgOwned, Base):
-    """Cost (currency units) and effort (person-days) of a mitigation kind, optionally per target."""
+    """Cost (currency units) and effort (person-days) of a mitigation kind, maybe per target."""
 
     __tablename__ = "mitigation_cost"
     __table_args__ = (UniqueConstraint("organisation_id", "kind", "target"),)

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, CheckConstraint, Float, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from panacea.db.base import Base, OrgOwned
@@ -30,11 +38,15 @@ class AccountLogon(OrgOwned, Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    account_id: Mapped[int] = mapped_column(ForeignKey("account.id", ondelete="CASCADE"), index=True)
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("account.id", ondelete="CASCADE"), index=True
+    )
     asset_id: Mapped[int | None] = mapped_column(
         ForeignKey("asset.id", ondelete="CASCADE"), index=True
     )
-    zone_id: Mapped[int | None] = mapped_column(ForeignKey("zone.id", ondelete="CASCADE"), index=True)
+    zone_id: Mapped[int | None] = mapped_column(
+        ForeignKey("zone.id", ondelete="CASCADE"), index=True
+    )
     level: Mapped[str] = mapped_column(String(8), default="user")
 
 
@@ -66,5 +78,7 @@ class StaffWorkstation(OrgOwned, Base):
     asset_id: Mapped[int | None] = mapped_column(
         ForeignKey("asset.id", ondelete="CASCADE"), index=True
     )
-    zone_id: Mapped[int | None] = mapped_column(ForeignKey("zone.id", ondelete="CASCADE"), index=True)
+    zone_id: Mapped[int | None] = mapped_column(
+        ForeignKey("zone.id", ondelete="CASCADE"), index=True
+    )
     account_id: Mapped[int | None] = mapped_column(ForeignKey("account.id", ondelete="SET NULL"))

@@ -10,16 +10,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from panacea.inventory.assets import Asset, AssetAddress, Endpoint
-from panacea.inventory.errors import UnknownAsset, UnknownOrganisation
+from panacea.inventory.errors import UnknownAssetError, UnknownOrganisationError
 from panacea.inventory.organisation import Organisation
 from panacea.inventory.vocabulary import AddressKind
 
 
 def get_organisation(session: Session, name: str) -> Organisation:
-    """Return the organisation called ``name``; raise UnknownOrganisation if there is none."""
+    """Return the organisation called ``name``; raise UnknownOrganisationError if there is none."""
     org = session.scalar(select(Organisation).where(Organisation.name == name))
     if org is None:
-        raise UnknownOrganisation(name)
+        raise UnknownOrganisationError(name)
     return org
 
 
@@ -34,7 +34,7 @@ def ensure_organisation(session: Session, name: str) -> Organisation:
 
 
 def get_asset(session: Session, organisation: Organisation, ref: str) -> Asset:
-    """Return the asset with id or name ``ref`` in ``organisation``; raise UnknownAsset."""
+    """Return the asset with id or name ``ref`` in ``organisation``; raise UnknownAssetError."""
     query = select(Asset).where(Asset.organisation_id == organisation.id)
     asset = None
     if ref.isdigit():
@@ -42,7 +42,7 @@ def get_asset(session: Session, organisation: Organisation, ref: str) -> Asset:
     if asset is None:
         asset = session.scalar(query.where(Asset.name == ref))
     if asset is None:
-        raise UnknownAsset(ref, organisation.name)
+        raise UnknownAssetError(ref, organisation.name)
     return asset
 
 
@@ -92,7 +92,9 @@ def find_asset_by_addresses(
             return asset
     if hostname is not None:
         return session.scalar(
-            select(Asset).where(Asset.organisation_id == organisation_id, Asset.hostname == hostname)
+            select(Asset).where(
+                Asset.organisation_id == organisation_id, Asset.hostname == hostname
+            )
         )
     return None
 
@@ -142,7 +144,7 @@ def upsert_endpoint(
     version: str | None = None,
     cpe: str | None = None,
 ) -> tuple[Endpoint, bool]:
-    """Create or update the endpoint ``port/protocol`` of ``asset`` as open; return (it, created)."""
+    """Create or update endpoint ``port/protocol`` of ``asset`` as open; return (it, created)."""
     endpoint = session.scalar(
         select(Endpoint).where(
             Endpoint.asset_id == asset.id, Endpoint.port == port, Endpoint.protocol == protocol

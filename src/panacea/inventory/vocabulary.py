@@ -88,3 +88,17 @@ class PatientSafety(StrEnum):
     MINOR = "minor"
     SERIOUS = "serious"
     CRITICAL = "critical"
+
+
+class MitigationKind(StrEnum):
+    """Edits to the model that reduce risk (DESIGN.md, Mitigation)."""
+
+    PATCH = "patch"
+    BLOCK_RULE = "block_rule"
+    NARROW_RULE = "narrow_rule"
+    MOVE_ZONE = "move_zone"
+    MFA = "mfa"
+    EDR = "edr"
+    TRAINING = "training"
+    DISABLE_ENDPOINT = "disable_endpoint"
+    ALLOWLISTING = "allowlisting"

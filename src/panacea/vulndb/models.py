@@ -42,7 +42,7 @@ class Vulnerability(Base):
 
 
 class VulnerableProduct(Base):
-    """Index of the ``vendor:product`` pairs a CVE's configurations mention, for candidate lookup."""
+    """Index of the ``vendor:product`` pairs a CVE's configurations mention, to find candidates."""
 
     __tablename__ = "vulnerable_product"
     __table_args__ = (Index("ix_vulnerable_product_vendor_product", "vendor", "product"),)

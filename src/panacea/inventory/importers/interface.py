@@ -32,6 +32,7 @@ class ImportReport:
     findings_added: int = 0
     findings_resolved: int = 0
     notes: list[str] = field(default_factory=list)
+    touched_asset_ids: set[int] = field(default_factory=set)
 
 
 @dataclass(frozen=True)

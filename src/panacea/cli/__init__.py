@@ -1,0 +1,1 @@
+"""The ``panacea`` command line (Typer + rich): one module per command group."""

@@ -1,0 +1,1 @@
+"""The synthetic demo hospital: a realistic inventory with real CVEs, for demos and benchmarks."""
