@@ -41,8 +41,9 @@ def demo_findings(
 @pytest.mark.parametrize(
     ("cve", "asset"),
     [
-        ("CVE-2017-0144", "ehr-db-01"),  # EternalBlue: SMBv1 on Windows Server 2008 R2 SP1
-        ("CVE-2019-0708", "ehr-db-01"),  # BlueKeep
+        ("CVE-2017-0144", "ehr-db-01"),  # EternalBlue: SMBv1 on Windows Server 2012 R2
+        ("CVE-2017-0144", "file-01"),  # and on Windows Server 2008 R2 SP1
+        ("CVE-2019-0708", "file-01"),  # BlueKeep
         ("CVE-2018-13379", "vpn-gw-01"),  # FortiOS SSL-VPN credential disclosure
         ("CVE-2022-42475", "vpn-gw-01"),
         ("CVE-2019-19781", "citrix-adc-01"),
@@ -81,6 +82,7 @@ def test_demo_software_has_its_real_cves(
         ("CVE-2017-0144", "pharmacy-01"),  # Windows Server 2016 with SMBv3 only
         ("CVE-2022-30190", "pharmacy-01"),  # build 14393.6897 is past the fix (14393.5192)
         ("CVE-2019-0708", "ad-dc-01"),  # Windows Server 2019 is not affected
+        ("CVE-2019-0708", "ehr-db-01"),  # nor is Windows Server 2012 R2
         ("CVE-2018-13379", "fw-edge-01"),
         ("CVE-2022-2119", "hl7-engine-01"),
     ],
@@ -99,6 +101,14 @@ def test_patched_workstations_have_no_printnightmare(demo_findings: dict[str, se
     assert old
     assert not patched & demo_findings["CVE-2021-34527"]
     assert old <= demo_findings["CVE-2021-34527"]
+
+
+def test_windows_7_hosts_have_eternalblue_and_bluekeep(demo_findings: dict[str, set[str]]) -> None:
+    document = build_demo(seed=7)
+    windows_7 = {a.name for a in document.assets if a.os_cpe and ":windows_7:" in a.os_cpe}
+    assert len(windows_7) >= 5
+    assert windows_7 <= demo_findings["CVE-2017-0144"]
+    assert windows_7 <= demo_findings["CVE-2019-0708"]
 
 
 def test_same_seed_same_hospital() -> None:

@@ -13,6 +13,7 @@ from panacea.inventory.network import ReachabilityRule, Zone
 from panacea.inventory.organisation import Organisation
 from panacea.inventory.overrides import MitigationCost, PurlCpeRule
 from panacea.inventory.people import Account, AccountLogon, StaffGroup, StaffWorkstation
+from panacea.risk.snapshot import RiskSnapshot
 from panacea.vulndb.models import FeedState, Vulnerability, VulnerableProduct
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "PurlCpeRule",
     "ReachabilityRule",
     "RedundancyGroup",
+    "RiskSnapshot",
     "ServiceAssetDependency",
     "ServiceDependency",
     "StaffGroup",

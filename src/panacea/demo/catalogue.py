@@ -80,6 +80,11 @@ WINDOWS_2008_R2 = OsProfile(
     cpe("o", "microsoft", "windows_server_2008", "r2", "sp1"),
     (SMB1, RDP),
 )
+WINDOWS_2012_R2_SMB1 = OsProfile(
+    "Microsoft Windows Server 2012 R2 (SMBv1 enabled for a legacy client)",
+    cpe("o", "microsoft", "windows_server_2012", "r2"),
+    (SMB1,),
+)
 WINDOWS_2012 = OsProfile(
     "Microsoft Windows Server 2012", cpe("o", "microsoft", "windows_server_2012", "-"), (SMB3, RDP)
 )

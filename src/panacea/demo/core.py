@@ -9,6 +9,7 @@ from panacea.demo.catalogue import (
     VXWORKS_694,
     WINDOWS_2008_R2,
     WINDOWS_2012,
+    WINDOWS_2012_R2_SMB1,
     WINDOWS_2016_OLD,
     WINDOWS_2016_PATCHED,
     WINDOWS_2019,
@@ -231,7 +232,7 @@ def _clinical_servers() -> list[dict[str, object]]:
         _server(
             "ehr-db-01",
             "clinical-lan",
-            WINDOWS_2008_R2,
+            WINDOWS_2012_R2_SMB1,
             "IT",
             "critical",
             mssql,
@@ -363,7 +364,7 @@ def _infrastructure() -> list[dict[str, object]]:
             _ep(389, "ldap"),
             controls=["edr", "backups"],
         ),
-        _server("file-01", "admin-lan", WINDOWS_2016_OLD, "IT", "medium", controls=["backups"]),
+        _server("file-01", "admin-lan", WINDOWS_2008_R2, "IT", "medium", controls=["backups"]),
         _server(
             "backup-01",
             "management",

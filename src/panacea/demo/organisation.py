@@ -39,7 +39,7 @@ RULES = [
     {
         "from": "dmz",
         "to": "clinical-lan",
-        "ports": "443,1433,8443",
+        "ports": "443,1433",
         "description": "portal and file transfer to back ends",
     },
     {
@@ -103,7 +103,11 @@ ACCOUNTS = [
             "kind": "user",
             "mfa": False,
             "description": "SSL-VPN user",
-            "logons": [{"asset": "vpn-gw-01", "level": "user"}],
+            # directory accounts: the same credentials open the clinical workstations
+            "logons": [
+                {"asset": "vpn-gw-01", "level": "user"},
+                {"zone": "clinical-lan", "level": "user"},
+            ],
         }
         for name in _VPN_USERS
     ),
@@ -218,7 +222,7 @@ def services(assets: Sequence[AssetSpec]) -> list[dict[str, object]]:
             "records_at_stake": 250000,
             "cost_per_record": 150,
             "depends_on": [],
-            "assets": [{"asset": "ehr-db-01", "needs": "CIA"}, {"asset": "lis-01", "needs": "C"}],
+            "assets": [{"asset": "ehr-db-01", "needs": "CIA"}],
             "redundancy_groups": [
                 {
                     "name": "ehr-application",

@@ -27,10 +27,10 @@ def canonical_cpe(text: str) -> str:
 def canonical_purl(text: str) -> str:
     """Return the package URL ``text`` in canonical form; raise ValueError if it is not one."""
     try:
-        purl = PackageURL.from_string(text.strip())
-    except ValueError as e:
+        # packageurl-python can parse names it cannot write back (e.g. a lone "/"): TypeError
+        return str(PackageURL.from_string(text.strip()).to_string())
+    except (ValueError, TypeError) as e:
         raise ValueError(f"not a package URL: {e}") from e
-    return str(purl.to_string())
 
 
 def purl_version(text: str) -> str | None:

@@ -1,0 +1,1 @@
+"""Dynamic risk management: attack graph, likelihood, clinical impact, scenarios and plans."""

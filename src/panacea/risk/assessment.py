@@ -1,0 +1,120 @@
+"""An assessment: the attack graph of an organisation, its probabilities, impact and scenarios.
+
+Figures shown are the Monte Carlo reference itself (``simulate``) with its 95% interval: with
+the default 4,096 trials the interval is at most +/-0.016 wide, within the 0.02 the issue asks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from panacea.db.base import utcnow
+from panacea.risk.attack_graph import AttackGraph, NodeKind
+from panacea.risk.construction import BuiltGraph, build_attack_graph
+from panacea.risk.errors import RiskModelError
+from panacea.risk.impact import RiskMatrix, ServiceImpact, assess_service, rank
+from panacea.risk.inputs import RiskInputs, load_inputs
+from panacea.risk.parameters import ENTRY_PROFILES, RiskParameters
+from panacea.risk.paths import Scenario, top_scenarios
+from panacea.risk.simulate import SimulationResult, simulate
+
+MODEL_VERSION = "panacea-risk/1"
+
+
+@dataclass(frozen=True)
+class AssessmentOptions:
+    entries: tuple[str, ...] = ENTRY_PROFILES
+    trials: int = 4096
+    seed: int = 0
+    scenarios: int = 3
+    parameters: RiskParameters = field(default_factory=RiskParameters)
+    matrix: RiskMatrix = field(default_factory=RiskMatrix)
+
+    def __post_init__(self) -> None:
+        unknown = set(self.entries) - set(ENTRY_PROFILES)
+        if unknown or not self.entries:
+            raise RiskModelError(
+                f"entry profiles must be some of {', '.join(ENTRY_PROFILES)}, "
+                f"got {', '.join(sorted(unknown)) or 'none'}"
+            )
+
+
+@dataclass(frozen=True)
+class ServiceAssessment:
+    impact: ServiceImpact
+    scenarios: tuple[Scenario, ...]
+
+
+@dataclass(frozen=True)
+class Assessment:
+    organisation_id: int
+    generated_at: datetime
+    options: AssessmentOptions
+    built: BuiltGraph
+    simulation: SimulationResult
+    services: tuple[ServiceAssessment, ...]
+    inputs: RiskInputs
+
+    @property
+    def graph(self) -> AttackGraph:
+        return self.built.graph
+
+    def asset_probability(self, asset_id: int) -> float:
+        return float(self.simulation.probability[self.built.asset_nodes[asset_id]])
+
+    @property
+    def total_expected_loss(self) -> float:
+        return sum(s.impact.expected_loss for s in self.services)
+
+
+def assess_inputs(inputs: RiskInputs, options: AssessmentOptions) -> Assessment:
+    """Assess already loaded inputs (the planner and the engine call this on edited inputs)."""
+    built = build_attack_graph(inputs, options.parameters, entries=options.entries)
+    simulation = simulate(built.graph, trials=options.trials, seed=options.seed)
+    impacts = []
+    for service in inputs.services:
+        node = built.service_nodes[service.id]
+        impacts.append(
+            assess_service(
+                service,
+                float(simulation.probability[node]),
+                float(simulation.low[node]),
+                float(simulation.high[node]),
+                options.matrix,
+            )
+        )
+    services = tuple(
+        ServiceAssessment(
+            impact,
+            tuple(
+                top_scenarios(
+                    built.graph, built.service_nodes[impact.service.id], options.scenarios
+                )
+            )
+            if impact.probability > 0 and options.scenarios > 0
+            else (),
+        )
+        for impact in rank(impacts)
+    )
+    return Assessment(
+        inputs.organisation_id, utcnow(), options, built, simulation, services, inputs
+    )
+
+
+def assess(session: Session, organisation_id: int, options: AssessmentOptions) -> Assessment:
+    """Load the organisation's model from the database and assess it."""
+    return assess_inputs(load_inputs(session, organisation_id), options)
+
+
+def is_action(graph: AttackGraph, node: int) -> bool:
+    return int(graph.kind[node]) in {
+        NodeKind.ENTRY,
+        NodeKind.EXPLOIT,
+        NodeKind.PHISH,
+        NodeKind.LOGON,
+        NodeKind.HARVEST,
+        NodeKind.HUMAN,
+    }

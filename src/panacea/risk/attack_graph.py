@@ -1,0 +1,182 @@
+"""The attack graph as compact arrays: nodes with a gate, a probability, and parents in CSR form.
+
+Every node is a gate over its parents: ``need`` of them must hold (OR: 1, AND: all of them,
+THRESHOLD: k), and then the node's own chance ``probability`` must succeed (1 for privileges,
+the action's success probability for actions). Entry nodes have no parents and ``need`` 0.
+A node holds in a sampled world iff that is true on support that does not loop back through it:
+the least fixed point, which every algorithm here computes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+import numpy as np
+from numpy.typing import NDArray
+
+
+class Gate(IntEnum):
+    OR = 0
+    AND = 1
+    THRESHOLD = 2
+
+
+class NodeKind(IntEnum):
+    """What a node stands for, for explanations and for picking results out of the graph."""
+
+    ENTRY = 0
+    NETWORK = 1  # attacker has a foothold in a zone: net(zone)
+    REACH = 2  # can send to a port of a zone: reach(zone, proto/port)
+    EXPOSED = 3  # can reach some open port of an asset
+    CODE_EXEC_USER = 4
+    CODE_EXEC_ADMIN = 5
+    CREDENTIAL = 6
+    CIA_LOSS = 7
+    SERVICE_DOWN = 8
+    GROUP_LOST = 9  # a k-of-n redundancy group is lost
+    MEMBER_LOST = 10
+    ACCESS = 11  # some credential or session valid on an asset
+    EXPLOIT = 20
+    PHISH = 21
+    LOGON = 22
+    HARVEST = 23  # steal credentials from a host
+    HUMAN = 24  # a person on an asset who can be tricked (UI:R)
+
+
+ACTION_KINDS = frozenset(
+    {NodeKind.ENTRY, NodeKind.EXPLOIT, NodeKind.PHISH, NodeKind.LOGON, NodeKind.HARVEST}
+)
+
+
+@dataclass(frozen=True)
+class AttackGraph:
+    """Frozen arrays of the graph. ``parents[indptr[i]:indptr[i+1]]`` are node i's parents."""
+
+    kind: NDArray[np.int8]
+    gate: NDArray[np.int8]
+    need: NDArray[np.int32]
+    probability: NDArray[np.float64]
+    indptr: NDArray[np.int64]
+    parents: NDArray[np.int32]
+    labels: tuple[str, ...]
+    # node -> (asset id, finding id, cve, account...) for explanations
+    asset_of: NDArray[np.int64]
+    finding_of: NDArray[np.int64]
+    cve_of: dict[int, str] = field(default_factory=dict)
+    entry_of: dict[int, str] = field(default_factory=dict)
+    index: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def size(self) -> int:
+        return int(self.kind.shape[0])
+
+    @property
+    def edges(self) -> int:
+        return int(self.parents.shape[0])
+
+    def actions(self) -> NDArray[np.int64]:
+        """Indices of nodes whose own probability is below 1 (the random choices)."""
+        return np.flatnonzero(self.probability < 1.0)
+
+    def with_probability(self, probability: NDArray[np.float64]) -> AttackGraph:
+        """The same graph with other own probabilities (a mitigation, evidence, an update)."""
+        return AttackGraph(
+            self.kind,
+            self.gate,
+            self.need,
+            probability,
+            self.indptr,
+            self.parents,
+            self.labels,
+            self.asset_of,
+            self.finding_of,
+            self.cve_of,
+            self.entry_of,
+            self.index,
+        )
+
+    def node(self, label: str) -> int:
+        """The index of the node labelled ``label``; raise KeyError if there is none."""
+        return self.index[label]
+
+
+class GraphBuilder:
+    """Collects nodes by label (idempotent) and edges, then freezes them into an AttackGraph."""
+
+    def __init__(self) -> None:
+        self._index: dict[str, int] = {}
+        self._labels: list[str] = []
+        self._kind: list[int] = []
+        self._gate: list[int] = []
+        self._need: list[int] = []
+        self._probability: list[float] = []
+        self._asset: list[int] = []
+        self._finding: list[int] = []
+        self._parents: list[list[int]] = []
+        self.cve_of: dict[int, str] = {}
+        self.entry_of: dict[int, str] = {}
+
+    def node(
+        self,
+        label: str,
+        kind: NodeKind,
+        *,
+        gate: Gate = Gate.OR,
+        probability: float = 1.0,
+        need: int | None = None,
+        asset: int = -1,
+        finding: int = -1,
+    ) -> int:
+        """The index of node ``label``, created on first use with these attributes."""
+        existing = self._index.get(label)
+        if existing is not None:
+            return existing
+        i = len(self._labels)
+        self._index[label] = i
+        self._labels.append(label)
+        self._kind.append(int(kind))
+        self._gate.append(int(gate))
+        self._need.append(-1 if need is None else need)
+        self._probability.append(probability)
+        self._asset.append(asset)
+        self._finding.append(finding)
+        self._parents.append([])
+        return i
+
+    def has(self, label: str) -> bool:
+        return label in self._index
+
+    def edge(self, parent: int, child: int) -> None:
+        """``parent`` is one of the conditions of ``child``."""
+        self._parents[child].append(parent)
+
+    def build(self) -> AttackGraph:
+        """Freeze; AND nodes need all parents, OR nodes one, entries none.
+
+        A node other than an entry that ended up with no parents can never hold (need 1).
+        """
+        parents = [sorted(set(p)) for p in self._parents]
+        counts = np.fromiter((len(p) for p in parents), dtype=np.int64, count=len(parents))
+        indptr = np.zeros(len(parents) + 1, dtype=np.int64)
+        np.cumsum(counts, out=indptr[1:])
+        flat = np.fromiter((q for p in parents for q in p), dtype=np.int32, count=int(indptr[-1]))
+        gate = np.asarray(self._gate, dtype=np.int8)
+        need = np.asarray(self._need, dtype=np.int32)
+        need = np.where(need >= 0, need, np.where(gate == Gate.AND, counts, 1)).astype(np.int32)
+        kind = np.asarray(self._kind, dtype=np.int8)
+        need = np.where(kind == NodeKind.ENTRY, 0, np.maximum(need, 1)).astype(np.int32)
+        return AttackGraph(
+            kind=kind,
+            gate=gate,
+            need=need,
+            probability=np.asarray(self._probability, dtype=np.float64),
+            indptr=indptr,
+            parents=flat,
+            labels=tuple(self._labels),
+            asset_of=np.asarray(self._asset, dtype=np.int64),
+            finding_of=np.asarray(self._finding, dtype=np.int64),
+            cve_of=dict(self.cve_of),
+            entry_of=dict(self.entry_of),
+            index=dict(self._index),
+        )

@@ -1,0 +1,407 @@
+"""Building the attack graph of DESIGN.md section 2 from the risk inputs.
+
+Privileges (OR): net(zone), reach(zone, proto/port), exposed(asset), code_exec(asset, user|admin),
+access(asset) (a credential valid there), credential(account), cia(asset, C|I|A),
+service_down(service). Actions (AND, with a probability): entry(profile), exploit(finding),
+phish(asset), human(asset), logon(account, asset), harvest(asset). The table of pre- and
+postconditions is in docs/risk-model.md. Reachability goes through reach(zone, port) nodes, so
+edges grow with zones x ports + findings + logons, never with hosts x hosts.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from panacea.risk.attack_graph import AttackGraph, Gate, GraphBuilder, NodeKind
+from panacea.risk.cvss_semantics import CREDENTIAL_CWES, Effect, semantics
+from panacea.risk.inputs import AssetRecord, FindingRecord, RiskInputs
+from panacea.risk.parameters import ENTRY_PROFILES, RiskParameters
+from panacea.risk.ports import allows
+
+# Remote logons: a user gets a session through SSH, telnet, RDP or VNC; an administrator also
+# through SMB (PsExec-style service creation) and WinRM.
+USER_LOGON_PORTS = frozenset({22, 23, 3389, 5900})
+ADMIN_LOGON_PORTS = USER_LOGON_PORTS | {445, 5985, 5986}
+# Services of the operating system itself: a network flaw found on an asset's OS (not on one
+# of its endpoints) is reachable only through one of these (SMB, RPC, RDP, SSH, WinRM, SNMP).
+OS_SERVICE_PORTS = frozenset({22, 135, 137, 138, 139, 161, 445, 3389, 5985, 5986})
+INSIDER_ZONE_KINDS = frozenset({"clinical", "administration"})
+
+
+@dataclass(frozen=True)
+class BuiltGraph:
+    graph: AttackGraph
+    service_nodes: dict[int, int]  # service id -> service_down node
+    asset_nodes: dict[int, int]  # asset id -> code_exec(user) node
+    entries: tuple[str, ...]
+
+
+class _Construction:
+    def __init__(
+        self, inputs: RiskInputs, params: RiskParameters, entries: tuple[str, ...]
+    ) -> None:
+        self.inputs = inputs
+        self.params = params
+        self.entries = entries
+        self.b = GraphBuilder()
+        self.assets = {a.id: a for a in inputs.assets}
+        self.zones = {z.id: z for z in inputs.zones}
+        self.assets_in_zone: dict[int, list[int]] = defaultdict(list)
+        for a in inputs.assets:
+            if a.zone is not None:
+                self.assets_in_zone[a.zone].append(a.id)
+        self.endpoints_of: dict[int, list[tuple[int, str, int]]] = defaultdict(list)
+        for e in inputs.endpoints:
+            self.endpoints_of[e.asset].append((e.id, e.protocol, e.port))
+        self.endpoint_index = {e.id: e for e in inputs.endpoints}
+
+    # privileges -------------------------------------------------------------------------
+    def net(self, zone: int) -> int:
+        return self.b.node(f"net:{self.zones[zone].name}", NodeKind.NETWORK)
+
+    def code(self, asset: int, level: str) -> int:
+        kind = NodeKind.CODE_EXEC_ADMIN if level == "admin" else NodeKind.CODE_EXEC_USER
+        return self.b.node(f"code_exec:{level}:{self.assets[asset].name}", kind, asset=asset)
+
+    def cia(self, asset: int, letter: str) -> int:
+        return self.b.node(
+            f"cia:{letter}:{self.assets[asset].name}", NodeKind.CIA_LOSS, asset=asset
+        )
+
+    def credential(self, account_name: str) -> int:
+        return self.b.node(f"credential:{account_name}", NodeKind.CREDENTIAL)
+
+    def reach(self, zone: int, protocol: str, port: int) -> int:
+        label = f"reach:{self.zones[zone].name}:{protocol}/{port}"
+        if self.b.has(label):
+            return self.b.node(label, NodeKind.REACH)
+        node = self.b.node(label, NodeKind.REACH)
+        if not self.zones[zone].isolated:
+            self.b.edge(self.net(zone), node)
+        for rule in self.inputs.rules:
+            inbound = rule.to_zone == zone and rule.from_zone != zone
+            if inbound and allows(rule.protocol, rule.ports, protocol, port):
+                self.b.edge(self.net(rule.from_zone), node)
+        return node
+
+    def exposed(self, asset: int, *, os_only: bool = False) -> int | None:
+        """Some open port of the asset (of its OS services only) can be reached; None if none."""
+        record = self.assets[asset]
+        ports = [
+            (protocol, port)
+            for _eid, protocol, port in self.endpoints_of[asset]
+            if not os_only or port in OS_SERVICE_PORTS
+        ]
+        if record.zone is None or not ports:
+            return None
+        label = f"exposed_os:{record.name}" if os_only else f"exposed:{record.name}"
+        node = self.b.node(label, NodeKind.EXPOSED, asset=asset)
+        for protocol, port in ports:
+            self.b.edge(self.reach(record.zone, protocol, port), node)
+        return node
+
+    # construction -----------------------------------------------------------------------
+    def build(self) -> BuiltGraph:
+        for asset in self.inputs.assets:
+            self._asset_privileges(asset)
+        self._entries()
+        self._accounts()
+        for finding in self.inputs.findings:
+            self._exploit(finding)
+        services = self._services()
+        graph = self.b.build()
+        asset_nodes = {a.id: graph.node(f"code_exec:user:{a.name}") for a in self.inputs.assets}
+        return BuiltGraph(graph, services, asset_nodes, self.entries)
+
+    def _asset_privileges(self, asset: AssetRecord) -> None:
+        user, admin = self.code(asset.id, "user"), self.code(asset.id, "admin")
+        self.b.edge(admin, user)
+        self.b.edge(user, self.cia(asset.id, "C"))
+        for letter in "CIA":
+            self.b.edge(admin, self.cia(asset.id, letter))
+        if asset.zone is not None:
+            self.b.edge(user, self.net(asset.zone))  # pivot: a foothold in the asset's zone
+
+    def _entry(self, profile: str) -> int:
+        node = self.b.node(
+            f"entry:{profile}", NodeKind.ENTRY, probability=self.params.entry_weights[profile]
+        )
+        self.b.entry_of[node] = profile
+        return node
+
+    def _entries(self) -> None:
+        if "internet" in self.entries:
+            entry = self._entry("internet")
+            for zone in self.inputs.zones:
+                if zone.kind == "internet":
+                    self.b.edge(entry, self.net(zone.id))
+        if "insider" in self.entries:
+            entry = self._entry("insider")
+            for zone in self.inputs.zones:
+                if zone.kind in INSIDER_ZONE_KINDS:
+                    self.b.edge(entry, self.net(zone.id))
+        if "vendor" in self.entries:
+            entry = self._entry("vendor")
+            for account in self.inputs.accounts:
+                if account.kind == "vendor":
+                    self.b.edge(entry, self.credential(account.name))
+        if "phishing" in self.entries:
+            self._phishing(self._entry("phishing"))
+
+    def _workstation_users(self) -> dict[int, float]:
+        """Asset id -> highest phishing susceptibility among the staff groups using it."""
+        susceptibility = {g.id: g.susceptibility for g in self.inputs.staff_groups}
+        users: dict[int, float] = {}
+        for ws in self.inputs.workstations:
+            targets = [ws.asset] if ws.asset is not None else self.assets_in_zone[ws.zone or -1]
+            for asset in targets:
+                users[asset] = max(users.get(asset, 0.0), susceptibility[ws.owner])
+        return users
+
+    def _phishing(self, entry: int) -> None:
+        p = self.params
+        for asset_id, susceptibility in self._workstation_users().items():
+            asset = self.assets[asset_id]
+            factor = p.allowlisting_factor if "application_allowlisting" in asset.controls else 1.0
+            factor *= p.edr_factor if "edr" in asset.controls else 1.0
+            human = self.b.node(
+                f"human:{asset.name}",
+                NodeKind.HUMAN,
+                gate=Gate.AND,
+                asset=asset_id,
+                probability=susceptibility * p.phishing_campaign_reach,
+            )
+            self.b.edge(entry, human)
+            phish = self.b.node(
+                f"phish:{asset.name}",
+                NodeKind.PHISH,
+                gate=Gate.AND,
+                asset=asset_id,
+                probability=factor,
+            )
+            self.b.edge(human, phish)
+            self.b.edge(phish, self.code(asset_id, "user"))
+
+    def _accounts(self) -> None:
+        names = {a.id: a for a in self.inputs.accounts}
+        for logon in self.inputs.logons:
+            account = names[logon.owner]
+            targets = (
+                [logon.asset] if logon.asset is not None else self.assets_in_zone[logon.zone or -1]
+            )
+            for asset in targets:
+                self._logon(account.name, account.mfa, asset, logon.level, logon.asset is None)
+
+    def _logon(self, account: str, mfa: bool, asset_id: int, level: str, zone_wide: bool) -> None:
+        asset = self.assets[asset_id]
+        credential = self.credential(account)
+        access = self.b.node(f"access:{asset.name}", NodeKind.ACCESS, asset=asset_id)
+        self.b.edge(credential, access)
+        self.b.edge(self.code(asset_id, "user"), access)
+        # harvesting: whoever is admin on a host where the account logs on can take its secrets
+        self.b.edge(self._harvest(account, asset_id, zone_wide), credential)
+        path = self._logon_path(asset, level)
+        if path is None:
+            return
+        p = self.params.logon_probability * (self.params.mfa_factor if mfa else 1.0)
+        node = self.b.node(
+            f"logon:{account}:{asset.name}",
+            NodeKind.LOGON,
+            gate=Gate.AND,
+            probability=p,
+            asset=asset_id,
+        )
+        self.b.edge(credential, node)
+        self.b.edge(path, node)
+        if asset.remote_access_zone is not None:
+            self.b.edge(node, self.net(asset.remote_access_zone))
+        else:
+            self.b.edge(node, self.code(asset_id, "admin" if level == "admin" else "user"))
+
+    def _logon_path(self, asset: AssetRecord, level: str) -> int | None:
+        if asset.zone is None:
+            return None
+        if asset.remote_access_zone is not None:
+            return self.exposed(asset.id)
+        usable = ADMIN_LOGON_PORTS if level == "admin" else USER_LOGON_PORTS
+        ports = [(pr, po) for _e, pr, po in self.endpoints_of[asset.id] if po in usable]
+        if not ports:
+            return None
+        node = self.b.node(f"logon_port:{level}:{asset.name}", NodeKind.EXPOSED, asset=asset.id)
+        for protocol, port in ports:
+            self.b.edge(self.reach(asset.zone, protocol, port), node)
+        return node
+
+    def _harvest(self, account: str, asset_id: int, zone_wide: bool) -> int:
+        asset = self.assets[asset_id]
+        params = self.params
+        p = params.harvest_zone_probability if zone_wide else params.harvest_probability
+        p *= params.edr_factor if "edr" in asset.controls else 1.0
+        node = self.b.node(
+            f"harvest:{account}:{asset.name}",
+            NodeKind.HARVEST,
+            gate=Gate.AND,
+            probability=p,
+            asset=asset_id,
+        )
+        self.b.edge(self.code(asset_id, "admin"), node)
+        return node
+
+    def _exploit(self, finding: FindingRecord) -> None:
+        asset = self.assets[finding.asset]
+        vuln = self.inputs.vulnerabilities.get(finding.cve)
+        sem = semantics(vuln.vector if vuln else None, vuln.cwes if vuln else frozenset())
+        pre = self._preconditions(
+            finding, asset, sem.attack_vector, sem.privileges, sem.user_interaction
+        )
+        if pre is None:
+            return
+        probability = self._exploit_probability(
+            finding, asset, sem.exploitability, sem.effects, sem.user_interaction
+        )
+        node = self.b.node(
+            f"exploit:{finding.cve}:{asset.name}:{finding.id}",
+            NodeKind.EXPLOIT,
+            gate=Gate.AND,
+            probability=probability,
+            asset=asset.id,
+            finding=finding.id,
+        )
+        self.b.cve_of[node] = finding.cve
+        for parent in pre:
+            self.b.edge(parent, node)
+        self._postconditions(node, asset, sem.effects, vuln.cwes if vuln else frozenset())
+
+    def _preconditions(
+        self, finding: FindingRecord, asset: AssetRecord, av: str, pr: str, ui: bool
+    ) -> list[int] | None:
+        pre: list[int] = []
+        if finding.component is not None and asset.kind == "workstation":
+            delivery = self._delivery(asset, ui)
+            return None if delivery is None else [delivery, *self._privileges(asset, pr, av)]
+        if av == "N":
+            endpoint = self.endpoint_index.get(finding.endpoint or -1)
+            if endpoint is not None and asset.zone is not None:
+                pre.append(self.reach(asset.zone, endpoint.protocol, endpoint.port))
+            else:
+                exposed = self.exposed(asset.id, os_only=finding.component is None)
+                if exposed is None:
+                    return None
+                pre.append(exposed)
+        elif av == "A":
+            if asset.zone is None:
+                return None
+            pre.append(self.net(asset.zone))
+        elif av == "L" and not ui:
+            pre.append(self.code(asset.id, "user"))
+        elif av == "P":
+            if "insider" not in self.entries:
+                return None
+            pre.append(self._entry("insider"))
+        if ui:
+            human = self._delivery(asset, ui)
+            if human is None:
+                return None
+            pre.append(human)
+        return pre + self._privileges(asset, pr, av)
+
+    def _delivery(self, asset: AssetRecord, ui: bool) -> int | None:
+        """Content reaching a person on the asset: a click (human) if UI:R, else the mail alone."""
+        human = f"human:{asset.name}"
+        if not self.b.has(human):
+            return None
+        return self.b.node(human, NodeKind.HUMAN) if ui else self._entry("phishing")
+
+    def _privileges(self, asset: AssetRecord, pr: str, av: str) -> list[int]:
+        if pr not in {"L", "H"} or av == "L":
+            return []
+        access = self.b.node(f"access:{asset.name}", NodeKind.ACCESS, asset=asset.id)
+        self.b.edge(self.code(asset.id, "user"), access)
+        return [access]
+
+    def _exploit_probability(
+        self,
+        finding: FindingRecord,
+        asset: AssetRecord,
+        exploitability: float,
+        effects: frozenset[Effect],
+        ui: bool,
+    ) -> float:
+        p = self.params
+        vuln = self.inputs.vulnerabilities.get(finding.cve)
+        probability = exploitability * p.weaponisation(
+            kev=bool(vuln and vuln.kev), epss=vuln.epss if vuln else None
+        )
+        probability *= 1.0 if finding.confidence == "confirmed" else p.potential_factor
+        code = {Effect.CODE_EXEC_ADMIN, Effect.CODE_EXEC_USER} & effects
+        if code and "edr" in asset.controls:
+            probability *= p.edr_factor
+        if ui and "application_allowlisting" in asset.controls:
+            probability *= p.allowlisting_factor
+        return min(1.0, probability)
+
+    def _postconditions(
+        self, node: int, asset: AssetRecord, effects: frozenset[Effect], cwes: frozenset[str]
+    ) -> None:
+        if Effect.CODE_EXEC_ADMIN in effects:
+            self.b.edge(node, self.code(asset.id, "admin"))
+        if Effect.CODE_EXEC_USER in effects:
+            self.b.edge(node, self.code(asset.id, "user"))
+        if Effect.DISCLOSURE in effects:
+            self.b.edge(node, self.cia(asset.id, "C"))
+            if cwes & CREDENTIAL_CWES:
+                for account in self._accounts_on(asset.id):
+                    self.b.edge(node, self.credential(account))
+        if Effect.TAMPERING in effects:
+            self.b.edge(node, self.cia(asset.id, "I"))
+        if Effect.DENIAL in effects:
+            self.b.edge(node, self.cia(asset.id, "A"))
+
+    def _accounts_on(self, asset_id: int) -> list[str]:
+        """Accounts that log on to this very asset: their secrets are stored on it."""
+        names = {a.id: a.name for a in self.inputs.accounts}
+        return sorted({names[x.owner] for x in self.inputs.logons if x.asset == asset_id})
+
+    def _services(self) -> dict[int, int]:
+        nodes = {
+            s.id: self.b.node(f"service:{s.key}", NodeKind.SERVICE_DOWN)
+            for s in self.inputs.services
+        }
+        grouped: dict[int, list[int]] = defaultdict(list)
+        for dep in self.inputs.dependencies:
+            lost = self._member_lost(dep.service, dep.asset, dep.needs)
+            if dep.group is None:
+                self.b.edge(lost, nodes[dep.service])
+            else:
+                grouped[dep.group].append(lost)
+        for group_id, members in grouped.items():
+            k, name = self.inputs.groups[group_id]
+            service = next(d.service for d in self.inputs.dependencies if d.group == group_id)
+            node = self.b.node(
+                f"group_lost:{name}:{service}",
+                NodeKind.GROUP_LOST,
+                gate=Gate.THRESHOLD,
+                need=len(members) - k + 1,
+            )
+            for member in members:
+                self.b.edge(member, node)
+            self.b.edge(node, nodes[service])
+        for service, depends_on in self.inputs.service_dependencies:
+            self.b.edge(nodes[depends_on], nodes[service])
+        return nodes
+
+    def _member_lost(self, service: int, asset: int, needs: str) -> int:
+        node = self.b.node(
+            f"lost:{needs}:{self.assets[asset].name}", NodeKind.MEMBER_LOST, asset=asset
+        )
+        for letter in needs:
+            self.b.edge(self.cia(asset, letter), node)
+        return node
+
+
+def build_attack_graph(
+    inputs: RiskInputs, params: RiskParameters, *, entries: tuple[str, ...] = ENTRY_PROFILES
+) -> BuiltGraph:
+    """The attack graph of ``inputs`` for the entry profiles ``entries``."""
+    return _Construction(inputs, params, tuple(e for e in ENTRY_PROFILES if e in entries)).build()

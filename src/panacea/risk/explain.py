@@ -1,0 +1,109 @@
+"""Scenarios as readable steps: what, where, which CVE, how likely, on what evidence."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from panacea.risk.attack_graph import AttackGraph, NodeKind
+from panacea.risk.inputs import RiskInputs
+from panacea.risk.paths import Scenario
+
+_ACTIONS = {
+    NodeKind.ENTRY: "entry",
+    NodeKind.EXPLOIT: "exploit",
+    NodeKind.PHISH: "phish",
+    NodeKind.HUMAN: "lure",
+    NodeKind.LOGON: "logon",
+    NodeKind.HARVEST: "steal_credentials",
+}
+
+
+@dataclass(frozen=True)
+class Step:
+    action: str
+    asset: str | None
+    asset_id: int | None
+    cve: str | None
+    account: str | None
+    probability: float
+    evidence: str
+    text: str
+
+
+@dataclass(frozen=True)
+class ExplainedScenario:
+    probability: float
+    steps: tuple[Step, ...]
+
+
+class Explainer:
+    """Turns scenario node lists into steps, with the evidence behind each one."""
+
+    def __init__(self, graph: AttackGraph, inputs: RiskInputs) -> None:
+        self.graph = graph
+        self.assets = {a.id: a.name for a in inputs.assets}
+        self.findings = {f.id: f for f in inputs.findings}
+        self.vulnerabilities = inputs.vulnerabilities
+
+    def scenario(self, scenario: Scenario) -> ExplainedScenario:
+        return ExplainedScenario(
+            scenario.probability, tuple(self.step(n) for n in scenario.actions)
+        )
+
+    def step(self, node: int) -> Step:
+        g = self.graph
+        kind = NodeKind(int(g.kind[node]))
+        asset_id = int(g.asset_of[node]) if g.asset_of[node] >= 0 else None
+        asset = self.assets.get(asset_id) if asset_id is not None else None
+        cve = g.cve_of.get(node)
+        parts = g.labels[node].split(":")
+        account = parts[1] if kind in {NodeKind.LOGON, NodeKind.HARVEST} else None
+        evidence = self._evidence(node, kind)
+        p = float(g.probability[node])
+        return Step(
+            _ACTIONS.get(kind, kind.name.lower()),
+            asset,
+            asset_id,
+            cve,
+            account,
+            p,
+            evidence,
+            self._text(kind, asset, cve, account, g.entry_of.get(node), evidence),
+        )
+
+    def _evidence(self, node: int, kind: NodeKind) -> str:
+        if kind is not NodeKind.EXPLOIT:
+            return "model"
+        finding = self.findings.get(int(self.graph.finding_of[node]))
+        if finding is None:
+            return "model"
+        notes = [f"{finding.confidence} finding #{finding.id}"]
+        vuln = self.vulnerabilities.get(finding.cve)
+        if vuln is not None and vuln.kev:
+            notes.append("on CISA KEV")
+        if vuln is not None and vuln.epss is not None:
+            notes.append(f"EPSS {vuln.epss:.3f}")
+        return "; ".join(notes)
+
+    @staticmethod
+    def _text(
+        kind: NodeKind,
+        asset: str | None,
+        cve: str | None,
+        account: str | None,
+        profile: str | None,
+        evidence: str,
+    ) -> str:
+        if kind is NodeKind.ENTRY:
+            return f"attacker profile: {profile}"
+        if kind is NodeKind.EXPLOIT:
+            return f"exploit {cve} on {asset} ({evidence})"
+        if kind is NodeKind.LOGON:
+            return f"log on to {asset} as {account}"
+        if kind is NodeKind.HARVEST:
+            return f"steal the credentials of {account} from {asset}"
+        if kind is NodeKind.HUMAN:
+            return f"a user of {asset} opens a malicious message"
+        if kind is NodeKind.PHISH:
+            return f"the payload runs on {asset}"
+        return f"{kind.name.lower()} {asset or ''}".strip()

@@ -1,0 +1,244 @@
+"""What the risk model reads from storage, loaded in a few bulk queries into plain records."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from panacea.findings.models import Finding
+from panacea.inventory.assets import Asset, Endpoint
+from panacea.inventory.clinical import (
+    ClinicalService,
+    RedundancyGroup,
+    ServiceAssetDependency,
+    ServiceDependency,
+)
+from panacea.inventory.network import ReachabilityRule, Zone
+from panacea.inventory.people import Account, AccountLogon, StaffGroup, StaffWorkstation
+from panacea.vulndb.models import Vulnerability
+
+# Statuses under which a vulnerability is still there to exploit (an accepted risk is a risk).
+EXPLOITABLE_STATUSES = ("open", "accepted")
+
+
+@dataclass(frozen=True)
+class ZoneRecord:
+    id: int
+    name: str
+    kind: str
+    isolated: bool
+
+
+@dataclass(frozen=True)
+class RuleRecord:
+    id: int
+    from_zone: int
+    to_zone: int
+    protocol: str
+    ports: str
+
+
+@dataclass(frozen=True)
+class AssetRecord:
+    id: int
+    name: str
+    kind: str
+    zone: int | None
+    remote_access_zone: int | None
+    controls: frozenset[str]
+    patchable: str
+
+
+@dataclass(frozen=True)
+class EndpointRecord:
+    id: int
+    asset: int
+    port: int
+    protocol: str
+
+
+@dataclass(frozen=True)
+class FindingRecord:
+    id: int
+    asset: int
+    endpoint: int | None
+    component: int | None
+    cve: str
+    confidence: str
+
+
+@dataclass(frozen=True)
+class VulnerabilityRecord:
+    cve: str
+    vector: str | None
+    cwes: frozenset[str]
+    kev: bool
+    epss: float | None
+
+
+@dataclass(frozen=True)
+class AccountRecord:
+    id: int
+    name: str
+    kind: str
+    mfa: bool
+
+
+@dataclass(frozen=True)
+class PlacementRecord:
+    """An account's logon, or a staff group's workstation: one asset or a whole zone."""
+
+    owner: int
+    asset: int | None
+    zone: int | None
+    level: str
+
+
+@dataclass(frozen=True)
+class StaffGroupRecord:
+    id: int
+    name: str
+    susceptibility: float
+
+
+@dataclass(frozen=True)
+class ServiceRecord:
+    id: int
+    key: str
+    name: str
+    patient_safety: str
+    cost_per_hour: float
+    recovery_hours: float
+    records_at_stake: int
+    cost_per_record: float
+
+
+@dataclass(frozen=True)
+class DependencyRecord:
+    service: int
+    asset: int
+    needs: str
+    group: int | None
+
+
+@dataclass(frozen=True)
+class RiskInputs:
+    organisation_id: int
+    zones: tuple[ZoneRecord, ...]
+    rules: tuple[RuleRecord, ...]
+    assets: tuple[AssetRecord, ...]
+    endpoints: tuple[EndpointRecord, ...]
+    findings: tuple[FindingRecord, ...]
+    vulnerabilities: dict[str, VulnerabilityRecord]
+    accounts: tuple[AccountRecord, ...]
+    logons: tuple[PlacementRecord, ...]
+    staff_groups: tuple[StaffGroupRecord, ...]
+    workstations: tuple[PlacementRecord, ...]
+    services: tuple[ServiceRecord, ...]
+    dependencies: tuple[DependencyRecord, ...]
+    groups: dict[int, tuple[int, str]]  # redundancy group id -> (k, name)
+    service_dependencies: tuple[tuple[int, int], ...]
+
+
+def _vector(v: Vulnerability) -> str | None:
+    return v.cvss_v31_vector or v.cvss_v30_vector or v.cvss_v40_vector
+
+
+def load_inputs(session: Session, organisation_id: int) -> RiskInputs:
+    """Everything the risk model needs about one organisation, from the database."""
+    org = organisation_id
+
+    def rows(entity: type) -> list:  # type: ignore[type-arg]
+        return list(session.scalars(select(entity).where(entity.organisation_id == org)))  # type: ignore[attr-defined]
+
+    findings = session.execute(
+        select(
+            Finding.id,
+            Finding.asset_id,
+            Finding.endpoint_id,
+            Finding.component_id,
+            Finding.cve_id,
+            Finding.confidence,
+        )
+        .join(Endpoint, Endpoint.id == Finding.endpoint_id, isouter=True)
+        .where(
+            Finding.organisation_id == org,
+            Finding.status.in_(EXPLOITABLE_STATUSES),
+            (Finding.endpoint_id.is_(None)) | (Endpoint.state == "open"),
+        )
+    )
+    finding_records = tuple(FindingRecord(*f) for f in findings)
+    cves = sorted({f.cve for f in finding_records})
+    vulnerabilities: dict[str, VulnerabilityRecord] = {}
+    for start in range(0, len(cves), 5000):
+        for v in session.scalars(
+            select(Vulnerability).where(Vulnerability.cve_id.in_(cves[start : start + 5000]))
+        ):
+            vulnerabilities[v.cve_id] = VulnerabilityRecord(
+                v.cve_id, _vector(v), frozenset(v.cwes or ()), v.kev, v.epss
+            )
+    endpoints = session.execute(
+        select(Endpoint.id, Endpoint.asset_id, Endpoint.port, Endpoint.protocol).where(
+            Endpoint.organisation_id == org, Endpoint.state == "open"
+        )
+    )
+    return RiskInputs(
+        organisation_id=org,
+        zones=tuple(ZoneRecord(z.id, z.name, z.kind, z.isolated) for z in rows(Zone)),
+        rules=tuple(
+            RuleRecord(r.id, r.from_zone_id, r.to_zone_id, r.protocol, r.ports)
+            for r in rows(ReachabilityRule)
+        ),
+        assets=tuple(
+            AssetRecord(
+                a.id,
+                a.name,
+                a.kind,
+                a.zone_id,
+                a.remote_access_zone_id,
+                frozenset(a.controls or ()),
+                a.patchable,
+            )
+            for a in session.scalars(
+                select(Asset).where(Asset.organisation_id == org).order_by(Asset.id)
+            )
+        ),
+        endpoints=tuple(EndpointRecord(*e) for e in endpoints),
+        findings=finding_records,
+        vulnerabilities=vulnerabilities,
+        accounts=tuple(AccountRecord(a.id, a.name, a.kind, a.mfa) for a in rows(Account)),
+        logons=tuple(
+            PlacementRecord(x.account_id, x.asset_id, x.zone_id, x.level)
+            for x in rows(AccountLogon)
+        ),
+        staff_groups=tuple(
+            StaffGroupRecord(g.id, g.name, g.phishing_susceptibility) for g in rows(StaffGroup)
+        ),
+        workstations=tuple(
+            PlacementRecord(w.staff_group_id, w.asset_id, w.zone_id, "user")
+            for w in rows(StaffWorkstation)
+        ),
+        services=tuple(
+            ServiceRecord(
+                s.id,
+                s.key,
+                s.name,
+                s.patient_safety,
+                s.cost_per_hour,
+                s.recovery_hours,
+                s.records_at_stake,
+                s.cost_per_record,
+            )
+            for s in rows(ClinicalService)
+        ),
+        dependencies=tuple(
+            DependencyRecord(d.service_id, d.asset_id, d.needs, d.redundancy_group_id)
+            for d in rows(ServiceAssetDependency)
+        ),
+        groups={g.id: (g.k, g.name) for g in rows(RedundancyGroup)},
+        service_dependencies=tuple(
+            (d.service_id, d.depends_on_id) for d in rows(ServiceDependency)
+        ),
+    )

@@ -1,0 +1,174 @@
+"""The most probable minimal attack scenarios behind a node.
+
+A scenario is a set of actions that together reach the target at the least fixed point, and
+that is minimal: without any one of them the target is no longer reached. Its probability is
+the chance that all its actions succeed (the product of their own probabilities).
+
+Search: costs -log(p) are propagated over the whole graph at once (OR: the cheapest parent,
+AND: the sum of the parents, THRESHOLD: the sum of the ``need`` cheapest), vectorised over the
+edges like the rest of the engine; the derivation behind a target's cost is read back following
+the order in which costs settled, so it cannot loop. The next scenarios come from banning, one
+at a time, the actions of those found so far (Yen's deviation idea) and searching again.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from panacea.risk.attack_graph import AttackGraph, Gate
+from panacea.risk.errors import RiskModelError
+
+MAX_ROUNDS = 10_000
+_TOLERANCE = 1e-9
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """Actions in the order they happen, and the chance that all of them succeed."""
+
+    actions: tuple[int, ...]
+    probability: float
+
+
+@dataclass(frozen=True)
+class _Costs:
+    cost: NDArray[np.float64]
+    settled: NDArray[np.int64]  # round in which each node's cost reached its final value
+
+
+def _own_cost(graph: AttackGraph, banned: frozenset[int]) -> NDArray[np.float64]:
+    with np.errstate(divide="ignore"):
+        own = -np.log(graph.probability)
+    if banned:
+        own[list(banned)] = np.inf
+    return own
+
+
+def _costs(graph: AttackGraph, banned: frozenset[int] = frozenset()) -> _Costs:
+    own = _own_cost(graph, banned)
+    counts = np.diff(graph.indptr)
+    has_parents = np.flatnonzero(counts > 0)
+    starts = graph.indptr[has_parents]
+    gate = graph.gate[has_parents]
+    cost = np.full(graph.size, np.inf)
+    entries = graph.need == 0
+    cost[entries] = own[entries]
+    settled = np.zeros(graph.size, dtype=np.int64)
+    for round_ in range(1, MAX_ROUNDS + 1):
+        gathered = cost[graph.parents]
+        new = np.where(
+            gate == Gate.AND,
+            np.add.reduceat(gathered, starts) if gathered.size else gathered,
+            np.minimum.reduceat(gathered, starts) if gathered.size else gathered,
+        )
+        for row in np.flatnonzero(gate == Gate.THRESHOLD):
+            node = has_parents[row]
+            parents = cost[graph.parents[graph.indptr[node] : graph.indptr[node + 1]]]
+            new[row] = np.sort(parents)[: graph.need[node]].sum()
+        new = new + own[has_parents]
+        improved = new < cost[has_parents] - _TOLERANCE
+        if not improved.any():
+            return _Costs(cost, settled)
+        changed = has_parents[improved]
+        cost[changed] = new[improved]
+        settled[changed] = round_
+    raise RiskModelError(f"scenario search did not settle in {MAX_ROUNDS} rounds")
+
+
+def _derivation(graph: AttackGraph, costs: _Costs, target: int) -> frozenset[int] | None:
+    """The actions of the cheapest derivation of ``target``; None if it cannot be reached."""
+    if not np.isfinite(costs.cost[target]):
+        return None
+    actions: set[int] = set()
+    stack, seen = [target], set()
+    while stack:
+        node = stack.pop()
+        if node in seen:
+            continue
+        seen.add(node)
+        if graph.probability[node] < 1.0 or graph.need[node] == 0:
+            actions.add(node)
+        stack.extend(_chosen_parents(graph, costs, node))
+    return frozenset(actions)
+
+
+def _chosen_parents(graph: AttackGraph, costs: _Costs, node: int) -> list[int]:
+    parents = graph.parents[graph.indptr[node] : graph.indptr[node + 1]]
+    if parents.size == 0:
+        return []
+    if graph.gate[node] == Gate.AND:
+        return [int(p) for p in parents]
+    if graph.gate[node] == Gate.THRESHOLD:
+        order = np.lexsort((costs.settled[parents], costs.cost[parents]))
+        return [int(p) for p in parents[order[: graph.need[node]]]]
+    best = costs.cost[parents].min()
+    ties = parents[costs.cost[parents] <= best + _TOLERANCE]
+    return [int(ties[np.argmin(costs.settled[ties])])]
+
+
+def reached_with(graph: AttackGraph, actions: frozenset[int], target: int) -> bool:
+    """Whether ``target`` holds when exactly ``actions`` succeed (and no other chance does)."""
+    holds = np.zeros(graph.size, dtype=bool)
+    allowed = graph.probability >= 1.0
+    allowed[graph.need == 0] = False
+    allowed[list(actions)] = True
+    child = np.repeat(np.arange(graph.size), np.diff(graph.indptr))
+    for _ in range(MAX_ROUNDS):
+        counts = np.bincount(child, weights=holds[graph.parents], minlength=graph.size)
+        new = allowed & (counts >= graph.need)
+        if np.array_equal(new, holds):
+            return bool(holds[target])
+        holds = new
+    raise RiskModelError("no fixed point while checking a scenario")
+
+
+def _minimal(graph: AttackGraph, actions: frozenset[int], target: int) -> frozenset[int]:
+    """Drop actions the target does not need, least probable first."""
+    current = set(actions)
+    for action in sorted(actions, key=lambda a: graph.probability[a]):
+        trial = frozenset(current - {action})
+        if reached_with(graph, trial, target):
+            current = set(trial)
+    return frozenset(current)
+
+
+def _ordered(graph: AttackGraph, costs: _Costs, actions: frozenset[int]) -> Scenario:
+    order = sorted(actions, key=lambda a: (costs.settled[a], costs.cost[a], a))
+    probability = float(np.prod(graph.probability[list(actions)])) if actions else 1.0
+    return Scenario(tuple(order), probability)
+
+
+def top_scenarios(graph: AttackGraph, target: int, k: int = 3) -> list[Scenario]:
+    """The ``k`` most probable minimal scenarios reaching ``target`` (fewer if there are fewer)."""
+    if k <= 0:
+        return []
+    base = _costs(graph)
+    first = _derivation(graph, base, target)
+    if first is None:
+        return []
+    found: dict[frozenset[int], Scenario] = {}
+    candidates: list[tuple[float, int, frozenset[int], frozenset[int]]] = []
+    counter = 0
+    heapq.heappush(candidates, (-1.0, counter, _minimal(graph, first, target), frozenset()))
+    while candidates and len(found) < k:
+        _neg, _c, actions, banned = heapq.heappop(candidates)
+        if actions in found:
+            continue
+        found[actions] = _ordered(graph, base, actions)
+        for action in sorted(actions):
+            if graph.need[action] == 0:
+                continue  # entries are the attacker's choice of profile, not a step to ban
+            ban = banned | {action}
+            alternative = _derivation(graph, _costs(graph, ban), target)
+            if alternative is None:
+                continue
+            minimal = _minimal(graph, alternative, target)
+            if minimal not in found:
+                counter += 1
+                p = float(np.prod(graph.probability[list(minimal)]))
+                heapq.heappush(candidates, (-p, counter, minimal, ban))
+    return sorted(found.values(), key=lambda s: -s.probability)
