@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from panacea.risk.attack_graph import AttackGraph, Gate, GraphBuilder, NodeKind
 from panacea.risk.cvss_semantics import CREDENTIAL_CWES, Effect, semantics
-from panacea.risk.inputs import AssetRecord, FindingRecord, RiskInputs
+from panacea.risk.inputs import AssetRecord, FindingRecord, RiskInputs, VulnerabilityRecord
 from panacea.risk.parameters import ENTRY_PROFILES, RiskParameters
 from panacea.risk.ports import allows
 
@@ -257,9 +257,7 @@ class _Construction:
         )
         if pre is None:
             return
-        probability = self._exploit_probability(
-            finding, asset, sem.exploitability, sem.effects, sem.user_interaction
-        )
+        probability = exploit_probability(finding, asset, vuln, self.params)
         node = self.b.node(
             f"exploit:{finding.cve}:{asset.name}:{finding.id}",
             NodeKind.EXPLOIT,
@@ -320,27 +318,6 @@ class _Construction:
         self.b.edge(self.code(asset.id, "user"), access)
         return [access]
 
-    def _exploit_probability(
-        self,
-        finding: FindingRecord,
-        asset: AssetRecord,
-        exploitability: float,
-        effects: frozenset[Effect],
-        ui: bool,
-    ) -> float:
-        p = self.params
-        vuln = self.inputs.vulnerabilities.get(finding.cve)
-        probability = exploitability * p.weaponisation(
-            kev=bool(vuln and vuln.kev), epss=vuln.epss if vuln else None
-        )
-        probability *= 1.0 if finding.confidence == "confirmed" else p.potential_factor
-        code = {Effect.CODE_EXEC_ADMIN, Effect.CODE_EXEC_USER} & effects
-        if code and "edr" in asset.controls:
-            probability *= p.edr_factor
-        if ui and "application_allowlisting" in asset.controls:
-            probability *= p.allowlisting_factor
-        return min(1.0, probability)
-
     def _postconditions(
         self, node: int, asset: AssetRecord, effects: frozenset[Effect], cwes: frozenset[str]
     ) -> None:
@@ -398,6 +375,29 @@ class _Construction:
         for letter in needs:
             self.b.edge(self.cia(asset, letter), node)
         return node
+
+
+def exploit_probability(
+    finding: FindingRecord,
+    asset: AssetRecord,
+    vuln: VulnerabilityRecord | None,
+    params: RiskParameters,
+    *,
+    intel: float = 0.0,
+) -> float:
+    """Own probability of exploiting ``finding`` (the formula of parameters.py)."""
+    sem = semantics(vuln.vector if vuln else None, vuln.cwes if vuln else frozenset())
+    weaponisation = params.weaponisation(
+        kev=bool(vuln and vuln.kev), epss=vuln.epss if vuln else None, intel=intel
+    )
+    probability = sem.exploitability * weaponisation
+    probability *= 1.0 if finding.confidence == "confirmed" else params.potential_factor
+    code = {Effect.CODE_EXEC_ADMIN, Effect.CODE_EXEC_USER} & sem.effects
+    if code and "edr" in asset.controls:
+        probability *= params.edr_factor
+    if sem.user_interaction and "application_allowlisting" in asset.controls:
+        probability *= params.allowlisting_factor
+    return min(1.0, probability)
 
 
 def build_attack_graph(

@@ -1,0 +1,101 @@
+"""The dynamic engine: incremental recomputation equals full recomputation."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sqlalchemy.orm import sessionmaker
+
+from panacea.db.engine import create_db_engine
+from panacea.demo.install import install_demo
+from panacea.inventory.service import get_organisation
+from panacea.risk.assessment import AssessmentOptions
+from panacea.risk.engine import (
+    EpssChanged,
+    Event,
+    Evidence,
+    FindingStatusChanged,
+    KevChanged,
+    RiskEngine,
+)
+from panacea.risk.inputs import RiskInputs, load_inputs
+
+OPTIONS = AssessmentOptions(entries=("internet", "phishing"), trials=512, scenarios=0)
+
+
+@pytest.fixture(scope="module")
+def inputs(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> RiskInputs:
+    path = tmp_path_factory.mktemp("engine") / "demo.db"
+    shutil.copy(sqlite_template, path)
+    engine = create_db_engine(f"sqlite:///{path}")
+    factory = sessionmaker(engine, expire_on_commit=False)
+    install_demo(factory, organisation="Demo", assets=120, seed=3)
+    with factory() as session:
+        loaded = load_inputs(session, get_organisation(session, "Demo").id)
+    engine.dispose()
+    return loaded
+
+
+def _random_event(rng: random.Random, inputs: RiskInputs, engine: RiskEngine) -> Event:
+    kind = rng.randrange(4)
+    if kind == 0:
+        finding = rng.choice(sorted(engine.modelled_findings()))
+        return FindingStatusChanged(finding, exploitable=rng.random() < 0.4)
+    cve = rng.choice(sorted(inputs.vulnerabilities))
+    if kind == 1:
+        return KevChanged(cve, kev=rng.random() < 0.5)
+    if kind == 2:
+        return EpssChanged(cve, epss=rng.choice([None, 0.001, 0.2, 0.9]))
+    asset = rng.choice(inputs.assets)
+    return Evidence(f"code_exec:user:{asset.name}", confidence=rng.choice([1.0, 0.6, 0.0]))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_incremental_equals_full_after_random_events(inputs: RiskInputs, seed: int) -> None:
+    rng = random.Random(seed)
+    engine = RiskEngine(inputs, OPTIONS)
+    for _ in range(8):
+        engine.apply(_random_event(rng, inputs, engine))
+        assert np.array_equal(engine.state, engine.full())
+
+
+def test_incremental_equals_a_fresh_build_without_the_finding(inputs: RiskInputs) -> None:
+    engine = RiskEngine(inputs, OPTIONS)
+    modelled = engine.modelled_findings()
+    target = next(f for f in inputs.findings if f.cve == "CVE-2018-13379" and f.id in modelled)
+    recomputed = engine.apply(FindingStatusChanged(target.id, exploitable=False))
+    assert 0 < recomputed < engine.graph.size
+    fresh = RiskEngine(
+        dataclasses.replace(inputs, findings=tuple(f for f in inputs.findings if f != target)),
+        OPTIONS,
+    )
+    assert engine.service_probabilities() == fresh.service_probabilities()
+    for label, node in fresh.graph.index.items():
+        assert engine.probability(engine.graph.node(label)) == fresh.probability(node)
+
+
+def test_evidence_of_compromise_raises_downstream(inputs: RiskInputs) -> None:
+    engine = RiskEngine(inputs, AssessmentOptions(entries=("internet",), trials=512, scenarios=0))
+    before = engine.service_probabilities()
+    engine.apply(Evidence("code_exec:admin:ehr-db-01", confidence=1.0))
+    after = engine.service_probabilities()
+    ehr = next(s.id for s in inputs.services if s.key == "ehr")
+    assert after[ehr] == 1.0
+    assert all(after[s] >= before[s] for s in before)
+
+
+def test_kev_flag_raises_and_lowers(inputs: RiskInputs) -> None:
+    engine = RiskEngine(inputs, OPTIONS)
+    node = engine.graph.node(
+        next(label for label in engine.graph.labels if label.startswith("exploit:CVE-2022-2119"))
+    )
+    base = float(engine.graph.probability[node])
+    engine.apply(KevChanged("CVE-2022-2119", kev=True))
+    assert float(engine.graph.probability[node]) > base
+    engine.apply(KevChanged("CVE-2022-2119", kev=False))
+    assert float(engine.graph.probability[node]) == pytest.approx(base)
