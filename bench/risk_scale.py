@@ -1,0 +1,172 @@
+"""Risk engine at scale, beside the peer mal-toolbox building its attack graph for the same network.
+
+    .venv/bin/python bench/risk_scale.py --assets 1000,5000,20000
+
+For each size: build the demo hospital, store it in a fresh SQLite file and match it (not
+timed), then time, median of ``--repeat`` runs: loading the inputs from the database, building
+the attack graph, Monte Carlo (4,096 worlds), impact, scenarios (k=3 per service), and each
+incremental event type of the engine. Peak memory is tracemalloc's. mal-toolbox (the ``bench``
+extra) builds its graph from bench/mal/hospital.mal in a fresh interpreter (bench/mal_peer.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+import tracemalloc
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.orm import Session, sessionmaker
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from panacea.db.engine import open_database, session_scope
+from panacea.demo.hospital import build_demo
+from panacea.demo.install import packaged_feeds
+from panacea.inventory.documents import import_document
+from panacea.inventory.service import get_organisation
+from panacea.risk.assessment import AssessmentOptions
+from panacea.risk.construction import build_attack_graph
+from panacea.risk.engine import Evidence, FindingStatusChanged, KevChanged, RiskEngine
+from panacea.risk.impact import RiskMatrix, assess_service
+from panacea.risk.inputs import RiskInputs, load_inputs
+from panacea.risk.paths import top_scenarios
+from panacea.risk.simulate import simulate
+from panacea.vulndb.feeds import load_directory
+from panacea.vulndb.matching import match_organisation
+
+T = TypeVar("T")
+ORG = "Bench Hospital"
+console = Console()
+
+
+def timed(fn: Callable[[], T], repeat: int) -> tuple[T, float, float]:
+    """Result, median seconds and peak MiB of ``repeat`` calls."""
+    seconds, peak, result = [], 0.0, None
+    for _ in range(repeat):
+        tracemalloc.start()
+        start = time.perf_counter()
+        result = fn()
+        seconds.append(time.perf_counter() - start)
+        peak = max(peak, tracemalloc.get_traced_memory()[1] / 2**20)
+        tracemalloc.stop()
+    assert result is not None
+    return result, statistics.median(seconds), peak
+
+
+def prepare(assets: int, folder: Path) -> sessionmaker[Session]:
+    factory = open_database(f"sqlite:///{folder / f'bench_{assets}.db'}")
+    load_directory(factory, packaged_feeds())
+    with session_scope(factory) as session:
+        import_document(
+            session,
+            build_demo(assets=assets, seed=7, organisation=ORG),
+            organisation=ORG,
+            source="bench",
+        )
+        match_organisation(session, get_organisation(session, ORG).id)
+    return factory
+
+
+def measure(assets: int, folder: Path, repeat: int) -> list[tuple[str, float, float, str]]:
+    factory = prepare(assets, folder)
+
+    def load() -> RiskInputs:
+        with factory() as session:
+            return load_inputs(session, get_organisation(session, ORG).id)
+
+    options = AssessmentOptions(trials=4096)
+    inputs, t_load, m_load = timed(load, repeat)
+    built, t_build, m_build = timed(
+        lambda: build_attack_graph(inputs, options.parameters, entries=options.entries), repeat
+    )
+    sim, t_sim, m_sim = timed(lambda: simulate(built.graph, trials=4096), repeat)
+    matrix = RiskMatrix()
+
+    def impact() -> int:
+        for s in inputs.services:
+            n = built.service_nodes[s.id]
+            assess_service(
+                s, float(sim.probability[n]), float(sim.low[n]), float(sim.high[n]), matrix
+            )
+        return len(inputs.services)
+
+    _, t_impact, m_impact = timed(impact, repeat)
+    _, t_paths, m_paths = timed(
+        lambda: [top_scenarios(built.graph, n, 3) for n in built.service_nodes.values()], 1
+    )
+    engine = RiskEngine(inputs, options)
+    finding = sorted(engine.modelled_findings())[len(engine.modelled_findings()) // 2]
+    cve = next(f.cve for f in inputs.findings if f.id == finding)
+    workstation = next(a.name for a in inputs.assets if a.kind == "workstation")
+    events = [
+        ("event: finding resolved", FindingStatusChanged(finding, exploitable=False)),
+        ("event: finding reopened", FindingStatusChanged(finding, exploitable=True)),
+        ("event: KEV flag set", KevChanged(cve, kev=True)),
+        ("event: evidence on one asset", Evidence(f"code_exec:user:{workstation}", 1.0)),
+    ]
+    size = f"{built.graph.size:,} nodes / {built.graph.edges:,} edges"
+    rows = [
+        ("load inputs", t_load, m_load, f"{len(inputs.findings):,} findings"),
+        ("build attack graph", t_build, m_build, size),
+        ("Monte Carlo 4,096 worlds", t_sim, m_sim, f"{sim.passes} passes"),
+        ("impact", t_impact, m_impact, f"{len(inputs.services)} services"),
+        ("scenarios k=3", t_paths, m_paths, "all services"),
+        ("total to result", t_load + t_build + t_sim + t_impact + t_paths, 0.0, ""),
+    ]
+    for name, event in events:
+        _, t_event, m_event = timed(lambda e=event: engine.apply(e), 1)  # type: ignore[misc]
+        rows.append((name, t_event, m_event, ""))
+    return rows
+
+
+def peer(assets: int) -> str:
+    try:
+        from mal_peer import MalPeerUnavailableError, run_isolated
+    except ImportError as e:  # pragma: no cover - bench only
+        return f"mal-toolbox peer unavailable: {e}"
+    try:
+        result = run_isolated(assets)
+    except MalPeerUnavailableError as e:
+        return f"mal-toolbox peer unavailable: {e} (pip install -e '.[bench]')"
+    return (
+        f"mal-toolbox: {result.nodes:,} nodes, graph build {result.seconds:.2f} s, "
+        f"peak {result.peak_mib:.0f} MiB"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--assets", default="1000,5000")
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--no-peer", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        for assets in (int(a) for a in args.assets.split(",")):
+            rows = measure(assets, Path(tmp), args.repeat)
+            table = Table(title=f"PANACEA risk engine, {assets:,} assets (median of {args.repeat})")
+            for column in ("step", "seconds", "peak MiB", "size"):
+                table.add_column(column)
+            for name, seconds, mib, note in rows:
+                table.add_row(name, f"{seconds:.3f}", f"{mib:.0f}" if mib else "", note)
+            console.print(table)
+            if not args.no_peer:
+                build = next(r[1] for r in rows if r[0] == "build attack graph")
+                line = peer(assets)
+                console.print(line)
+                if line.startswith("mal-toolbox:"):
+                    seconds = float(line.split("graph build ")[1].split(" s")[0])
+                    console.print(
+                        f"ratio (mal-toolbox build / PANACEA build): {seconds / build:.1f}x"
+                    )
+
+
+if __name__ == "__main__":
+    main()
