@@ -24,7 +24,7 @@ from panacea.vulndb.cpe import (
         ("cpe:2.3:a:treck:tcp\\/ip:*:*:*:*:*:*:*:*", "cpe:2.3:a:treck:tcp\\/ip:*:*:*:*:*:*:*:*"),
         # A careless writer's bare slash is quoted the same way.
         ("cpe:2.3:a:treck:tcp/ip:6.0.1.41", "cpe:2.3:a:treck:tcp\\/ip:6.0.1.41:*:*:*:*:*:*:*"),
-        # Case folds; a needlessly escaped hyphen is unescaped (NISTIR 7695 6.2.2.2).
+        # Case folds; a needlessly escaped hyphen is unescaped (NISTIR 7695 6.2.2).
         ("CPE:2.3:A:Apache:Log4j:2.0\\-beta9", "cpe:2.3:a:apache:log4j:2.0-beta9:*:*:*:*:*:*:*"),
         (
             "cpe:2.3:o:microsoft:windows_7:-:sp1:*:*:*:*:*:*",
@@ -53,7 +53,7 @@ def test_formatted_strings_parse_to_canonical_form(text: str, expected: str) -> 
         ("cpe:/a:treck:tcp%2fip:6.0.1.66", "cpe:2.3:a:treck:tcp\\/ip:6.0.1.66:*:*:*:*:*:*:*"),
         ("cpe:/a:treck:tcp/ip", "cpe:2.3:a:treck:tcp\\/ip:*:*:*:*:*:*:*:*"),
         ("cpe:/a:vendor:prod:1.0%2b", "cpe:2.3:a:vendor:prod:1.0\\+:*:*:*:*:*:*:*"),
-        # %01 and %02 are the "?" and "*" wildcards (NISTIR 7695 6.1.3.2).
+        # %01 and %02 are the "?" and "*" wildcards (NISTIR 7695 6.1.3).
         ("cpe:/a:vendor:prod:1.%02", "cpe:2.3:a:vendor:prod:1.*:*:*:*:*:*:*:*"),
         # A packed edition unpacks into edition, sw_edition, target_sw, target_hw, other.
         (
@@ -85,6 +85,7 @@ def test_missing_trailing_components_are_any() -> None:
     assert name.version == ANY
     assert name.other == ANY
     assert parse_cpe("cpe:2.3:a:netapp:cloud_backup:-").version == NA
+    assert parse_cpe("cpe:2.3:a:vendor:product:\\-").version == "\\-"  # a literal hyphen
 
 
 @pytest.mark.parametrize(

@@ -142,13 +142,13 @@ def test_store_creates_rows_and_reports_changes(
         assert (row.nvd_loaded, row.kev) == (False, False)
 
 
-def test_small_moves_are_not_changes(factory: sessionmaker[Session]) -> None:
+def test_small_moves_are_not_changes(sqlite_factory: sessionmaker[Session]) -> None:
     day, next_day = date(2025, 8, 25), date(2025, 8, 26)
-    with session_scope(factory) as session:
+    with session_scope(sqlite_factory) as session:
         store_epss_scores(
             session, _scores(day, ("CVE-2024-3400", 0.94, 0.99), ("CVE-2023-4966", 0.5, 0.9))
         )
-    with session_scope(factory) as session:
+    with session_scope(sqlite_factory) as session:
         update = store_epss_scores(
             session,
             _scores(
@@ -160,23 +160,23 @@ def test_small_moves_are_not_changes(factory: sessionmaker[Session]) -> None:
         )
 
     assert update.changed == {"CVE-2023-4966", "CVE-2025-0626"}
-    with factory() as session:
+    with sqlite_factory() as session:
         row = session.get(Vulnerability, "CVE-2024-3400")
         assert row is not None
         assert (row.epss, row.epss_date) == (0.945, next_day)
 
 
-def test_older_scores_do_not_replace_newer(factory: sessionmaker[Session]) -> None:
-    with session_scope(factory) as session:
+def test_older_scores_do_not_replace_newer(sqlite_factory: sessionmaker[Session]) -> None:
+    with session_scope(sqlite_factory) as session:
         store_epss_scores(session, _scores(date(2025, 8, 26), ("CVE-2024-3400", 0.94, 0.99)))
-    with session_scope(factory) as session:
+    with session_scope(sqlite_factory) as session:
         update = store_epss_scores(
             session,
             _scores(date(2025, 8, 25), ("CVE-2024-3400", 0.2, 0.5), ("CVE-2023-4966", 0.5, 0.9)),
         )
 
     assert (update.records, update.skipped_older, update.changed) == (1, 1, {"CVE-2023-4966"})
-    with factory() as session:
+    with sqlite_factory() as session:
         row = session.get(Vulnerability, "CVE-2024-3400")
         assert row is not None
         assert row.epss == 0.94

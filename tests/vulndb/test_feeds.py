@@ -149,11 +149,9 @@ def _unknown_json(root: Path) -> Path:
     ("damage", "location"),
     [
         (_truncated_nvd, "line 110 column 1"),  # where the 4000 bytes end
-        (_kev_with_text_count, "count"),
-        (_epss_with_bad_row, "line 11"),
-        (_unknown_json, None),
+        (_epss_with_bad_row, "line 11"),  # the last file read: everything else was written
     ],
-    ids=["truncated-nvd", "kev-wrong-type", "epss-bad-row", "unknown-json"],
+    ids=["truncated-nvd", "epss-bad-row"],
 )
 def test_bad_file_changes_nothing(
     factory: sessionmaker[Session],
@@ -162,6 +160,32 @@ def test_bad_file_changes_nothing(
     damage: Any,
     location: str | None,
 ) -> None:
+    _assert_failed_load_changes_nothing(factory, shared_data, tmp_path, damage, location)
+
+
+@pytest.mark.parametrize(
+    ("damage", "location"),
+    [(_kev_with_text_count, "count"), (_unknown_json, None)],
+    ids=["kev-wrong-type", "unknown-json"],
+)
+def test_bad_document_changes_nothing(
+    sqlite_factory: sessionmaker[Session],
+    shared_data: Path,
+    tmp_path: Path,
+    damage: Any,
+    location: str | None,
+) -> None:
+    _assert_failed_load_changes_nothing(sqlite_factory, shared_data, tmp_path, damage, location)
+
+
+def _assert_failed_load_changes_nothing(
+    factory: sessionmaker[Session],
+    shared_data: Path,
+    tmp_path: Path,
+    damage: Any,
+    location: str | None,
+) -> None:
+    """Load a directory, change it (one record out, one in) and damage one file: load again."""
     root = _feed_dir(tmp_path, shared_data)
     load_directory(factory, root)
     (root / "nvd" / "CVE-2024-3400.json").unlink()
@@ -425,8 +449,8 @@ def test_deadline_bounds_the_update(
     assert server.clock.elapsed < 120.0
 
 
-def test_kev_and_epss_online(factory: sessionmaker[Session], server: FeedServer) -> None:
-    report = _update(factory, server, feeds=("kev", "epss"))
+def test_kev_and_epss_online(sqlite_factory: sessionmaker[Session], server: FeedServer) -> None:
+    report = _update(sqlite_factory, server, feeds=("kev", "epss"))
 
     assert (report.kev.version, len(report.kev.added), report.kev.removed) == (
         "2025.08.25",
@@ -438,7 +462,7 @@ def test_kev_and_epss_online(factory: sessionmaker[Session], server: FeedServer)
         "/feeds/known_exploited_vulnerabilities.json",
         "/epss_scores-current.csv.gz",
     ]
-    states = _states(factory)
+    states = _states(sqlite_factory)
     assert (states["kev"].version, states["epss"].version) == (
         "2025.08.25",
         "2026-09-29 (model v2026.06.15)",

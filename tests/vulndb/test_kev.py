@@ -83,12 +83,12 @@ def test_apply_flags_every_listed_cve(
 
 
 def test_same_catalogue_again_changes_no_flag(
-    factory: sessionmaker[Session], kev_document: dict[str, Any]
+    sqlite_factory: sessionmaker[Session], kev_document: dict[str, Any]
 ) -> None:
     catalogue = parse_kev_catalogue(kev_document, source=SOURCE)
-    _apply(factory, catalogue)
+    _apply(sqlite_factory, catalogue)
 
-    again = _apply(factory, catalogue)
+    again = _apply(sqlite_factory, catalogue)
 
     assert (again.added, again.removed) == (frozenset(), frozenset())
 
@@ -137,12 +137,12 @@ def test_kev_load_keeps_nvd_columns(
 
 
 def test_older_catalogue_is_refused(
-    factory: sessionmaker[Session], kev_document: dict[str, Any]
+    sqlite_factory: sessionmaker[Session], kev_document: dict[str, Any]
 ) -> None:
-    _apply(factory, parse_kev_catalogue(_newer_without(kev_document, set()), source=SOURCE))
+    _apply(sqlite_factory, parse_kev_catalogue(_newer_without(kev_document, set()), source=SOURCE))
 
     with pytest.raises(FeedFileError, match=r"older than the loaded 2025\.08\.26") as raised:
-        _apply(factory, parse_kev_catalogue(kev_document, source=SOURCE))
+        _apply(sqlite_factory, parse_kev_catalogue(kev_document, source=SOURCE))
 
     assert (raised.value.source, raised.value.location) == (SOURCE, "catalogVersion")
 

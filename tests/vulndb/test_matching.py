@@ -17,8 +17,9 @@ from panacea.inventory.assets import Asset, Component, Endpoint
 from panacea.inventory.overrides import PurlCpeRule
 from panacea.inventory.service import ensure_organisation
 from panacea.vulndb.matching import MatchReport, match_organisation
+from panacea.vulndb.models import Vulnerability
 from tests.conftest import table_snapshot
-from tests.vulndb.nvd_records import store_nvd_records
+from tests.vulndb.nvd_records import store_nvd_files
 
 HOSPITAL = "St Elsewhere"
 
@@ -136,7 +137,7 @@ def _build_hospital(session: Session, org_id: int) -> None:
 @pytest.fixture
 def hospital(factory: sessionmaker[Session], shared_data: Path) -> sessionmaker[Session]:
     with factory.begin() as session:
-        store_nvd_records(session, sorted((shared_data / "nvd").glob("CVE-*.json")))
+        store_nvd_files(session, sorted((shared_data / "nvd").glob("CVE-*.json")))
         _build_hospital(session, ensure_organisation(session, HOSPITAL).id)
         # A second organisation with a vulnerable asset of its own, never touched by ours.
         other = ensure_organisation(session, "Other Hospital")
@@ -380,3 +381,13 @@ def test_unparseable_inventory_entries_are_skipped(
     }
     assert "'windows 7'" in caplog.text
     assert "'dcmtk@3.6.6'" in caplog.text
+
+
+def test_rejected_cves_are_not_matched(hospital: sessionmaker[Session]) -> None:
+    _match(hospital)
+    with hospital.begin() as session:
+        session.get_one(Vulnerability, "CVE-2022-2120").status = "Rejected"
+    report = _match(hospital)
+    assert report.findings_resolved == 1
+    assert ("pacs", "CVE-2022-2120", "component") not in _open(hospital)
+    assert ("pacs", "CVE-2022-2119", "component") in _open(hospital)

@@ -238,6 +238,12 @@ FIRST_MATCH = ("configurations", 0, "nodes", 0, "cpeMatch", 0)
             "configurations[0].nodes[0].cpeMatch[0].criteria",
             "not a CPE",
         ),
+        (
+            (*FIRST_MATCH, "criteria"),
+            f"cpe:2.3:a:orthanc-server:{'o' * 201}:*:*:*:*:*:*:*:*",
+            "configurations[0].nodes[0].cpeMatch[0].criteria",
+            "longer than 200 characters",
+        ),
         (("configurations", 0, "nodes"), {"cpeMatch": []}, "configurations[0].nodes", "list"),
         (("id",), "CVE-23-33466", "id", "pattern"),
         (("lastModified",), "yesterday", "lastModified", "ISO-8601"),
@@ -249,6 +255,7 @@ FIRST_MATCH = ("configurations", 0, "nodes", 0, "cpeMatch", 0)
         "version",
         "bool-as-text",
         "bad-cpe",
+        "product-too-long",
         "nodes-not-list",
         "bad-id",
         "bad-time",
@@ -414,7 +421,7 @@ def test_reload_keeps_kev_and_epss_columns(
 
 
 def test_newer_record_replaces_and_older_is_skipped(
-    factory: sessionmaker[Session], shared_data: Path
+    sqlite_factory: sessionmaker[Session], shared_data: Path
 ) -> None:
     raw = _raw("CVE-2023-33466")
     current = _parse(raw)
@@ -422,15 +429,15 @@ def test_newer_record_replaces_and_older_is_skipped(
         _with(_with(raw, ("lastModified",), "2024-01-01T00:00:00.000"), ("configurations",), [])
     )
     older = _parse(_with(raw, ("lastModified",), "2023-07-01T00:00:00.000"))
-    with session_scope(factory) as session:
+    with session_scope(sqlite_factory) as session:
         store_nvd_records(session, [current])
-    with session_scope(factory) as session:
+    with session_scope(sqlite_factory) as session:
         assert store_nvd_records(session, [newer]).modified == {"CVE-2023-33466"}
-    with session_scope(factory) as session:
+    with session_scope(sqlite_factory) as session:
         skipped = store_nvd_records(session, [older])
 
     assert (skipped.records, skipped.skipped_older) == (0, {"CVE-2023-33466"})
-    with factory() as session:
+    with sqlite_factory() as session:
         row = session.get(Vulnerability, "CVE-2023-33466")
         assert row is not None
         assert row.configurations == []

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy.orm import Session, sessionmaker
 
 from panacea.inventory.overrides import PurlCpeRule
@@ -150,3 +154,9 @@ def test_organisation_rules_extend_the_table(sqlite_factory: sessionmaker[Sessio
     ]
     assert table.cpes_for("pkg:generic/other-lib@1.0") == []
     assert table.cpes_for("pkg:generic/dcmtk@3.6.6")  # the curated table is still there
+
+
+@given(st.one_of(st.text(max_size=40), st.text(max_size=30).map(lambda t: "pkg:" + t)))
+def test_any_text_parses_or_raises_purl_error(text: str) -> None:
+    with contextlib.suppress(PurlError):
+        CURATED_TABLE.cpes_for(text)

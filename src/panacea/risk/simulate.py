@@ -35,39 +35,85 @@ class SimulationResult:
     passes: int
 
 
-def _segments(graph: AttackGraph) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    """Nodes with parents and the start of their parent lists (for reduceat)."""
+# Nodes with up to this many parents are reduced in buckets of equal degree (one vectorised
+# reduction per bucket); reduceat's per-segment overhead is paid only by the few wider nodes.
+_BUCKETED_DEGREE = 16
+
+
+@dataclass(frozen=True)
+class _Bucket:
+    """Nodes of one gate with the same number of parents: ``parents`` is nodes x degree."""
+
+    nodes: NDArray[np.int64]
+    parents: NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class _Wide:
+    """Nodes of one gate with many parents, their parent lists laid end to end."""
+
+    nodes: NDArray[np.int64]
+    parents: NDArray[np.int64]
+    offsets: NDArray[np.int64]
+
+
+def _layout(graph: AttackGraph, gate: Gate) -> tuple[list[_Bucket], _Wide]:
     counts = np.diff(graph.indptr)
-    with_parents = np.flatnonzero(counts > 0)
-    return with_parents, graph.indptr[with_parents]
+    nodes = np.flatnonzero((counts > 0) & (graph.gate == gate) & (graph.need > 0))
+    buckets = []
+    for degree in range(1, _BUCKETED_DEGREE + 1):
+        chosen = nodes[counts[nodes] == degree]
+        if chosen.size:
+            index = graph.indptr[chosen][:, None] + np.arange(degree)[None, :]
+            buckets.append(_Bucket(chosen, graph.parents[index].astype(np.int64)))
+    wide = nodes[counts[nodes] > _BUCKETED_DEGREE]
+    lengths = counts[wide]
+    offsets = np.zeros(wide.size, dtype=np.int64)
+    np.cumsum(lengths[:-1], out=offsets[1:])
+    within = np.arange(int(lengths.sum())) - np.repeat(offsets, lengths)
+    parents = graph.parents[np.repeat(graph.indptr[wide], lengths) + within].astype(np.int64)
+    return buckets, _Wide(wide, parents, offsets)
+
+
+def _update(
+    state: NDArray[np.uint64],
+    own: NDArray[np.uint64],
+    nodes: NDArray[np.int64],
+    new: NDArray[np.uint64],
+) -> bool:
+    new &= own[:, nodes]
+    if np.array_equal(new, state[:, nodes]):
+        return False
+    state[:, nodes] = new
+    return True
 
 
 def fixed_point(graph: AttackGraph, coins: NDArray[np.uint64]) -> tuple[NDArray[np.uint64], int]:
     """Least fixed point of the graph in each packed world; ``coins[i]`` are node i's own draws.
 
-    Returns the packed states (nodes x words) and the number of passes it took.
+    Returns the packed states (nodes x words) and the number of passes it took. Internally the
+    state is laid out words x nodes, so each reduction runs along contiguous memory.
     """
-    state = np.zeros_like(coins)
-    with_parents, starts = _segments(graph)
-    no_parents = graph.need == 0
-    state[no_parents] = coins[no_parents]
-    gate = graph.gate[with_parents]
-    is_or = gate == Gate.OR
-    is_and = gate == Gate.AND
-    is_threshold = gate == Gate.THRESHOLD
+    own = np.ascontiguousarray(coins.T)
+    state = np.zeros_like(own)
+    entries = graph.need == 0
+    state[:, entries] = own[:, entries]
+    layouts = [(_layout(graph, Gate.OR), np.bitwise_or), (_layout(graph, Gate.AND), np.bitwise_and)]
+    thresholds = np.flatnonzero((graph.gate == Gate.THRESHOLD) & (graph.need > 0))
     for passes in range(1, MAX_PASSES + 1):
-        gathered = state[graph.parents]
-        new = np.empty((with_parents.size, state.shape[1]), dtype=np.uint64)
-        if is_or.any():
-            new[is_or] = np.bitwise_or.reduceat(gathered, starts, axis=0)[is_or]
-        if is_and.any():
-            new[is_and] = np.bitwise_and.reduceat(gathered, starts, axis=0)[is_and]
-        if is_threshold.any():
-            new[is_threshold] = _threshold(graph, state, with_parents[is_threshold])
-        new &= coins[with_parents]
-        if np.array_equal(new, state[with_parents]):
-            return state, passes
-        state[with_parents] = new
+        changed = False
+        for (buckets, wide), reduce in layouts:
+            for bucket in buckets:
+                new = reduce.reduce(state[:, bucket.parents], axis=2)
+                changed |= _update(state, own, bucket.nodes, new)
+            if wide.nodes.size:
+                new = reduce.reduceat(state[:, wide.parents], wide.offsets, axis=1)
+                changed |= _update(state, own, wide.nodes, new)
+        if thresholds.size:
+            new_t = np.ascontiguousarray(_threshold(graph, state.T, thresholds).T)
+            changed |= _update(state, own, thresholds, new_t)
+        if not changed:
+            return np.ascontiguousarray(state.T), passes
     raise RiskModelError(f"no fixed point after {MAX_PASSES} passes")
 
 
@@ -96,12 +142,16 @@ def _draw(graph: AttackGraph, words: int, seed: int, *, coupled: bool) -> NDArra
     if random.size == 0:
         return coins
     if coupled:
-        uniforms = np.empty((random.size, words * 64))
-        for row, node in enumerate(random):  # one small generator per random node
+        # one small generator per random node; 16-bit uniforms keep memory at one row at a time
+        thresholds = np.round(probability[random] * 65536.0)
+        for row, node in enumerate(random):
             key = int.from_bytes(blake2b(graph.labels[node].encode(), digest_size=8).digest())
-            uniforms[row] = np.random.default_rng([seed, key]).random(words * 64)
-    else:
-        uniforms = np.random.default_rng(seed).random((random.size, words * 64))
+            draws16 = np.random.default_rng([seed, key]).integers(
+                0, 65536, words * 64, dtype=np.uint32
+            )
+            coins[node] = np.packbits(draws16 < thresholds[row], bitorder="little").view(np.uint64)
+        return coins
+    uniforms = np.random.default_rng(seed).random((random.size, words * 64))
     draws = uniforms < probability[random, None]
     coins[random] = np.packbits(draws, axis=1, bitorder="little").view(np.uint64)
     return coins

@@ -21,11 +21,11 @@ _FS_PREFIX = "cpe:2.3:"
 _URI_PREFIX = "cpe:/"
 _PARTS = {"a", "o", "h", ANY}
 _COMPONENTS = 11
-# NISTIR 7695 6.2.2.2: ".", "-" and "_" need no quoting in a formatted string.
+# NISTIR 7695 6.2.2: ".", "-" and "_" need no quoting in a formatted string.
 _UNQUOTED = re.compile(r"[a-z0-9_.\-]")
 # A colon that separates components: not preceded by an odd number of backslashes.
 _FS_SEPARATOR = re.compile(r"(?<!\\)((?:\\\\)*):")
-# CPE 2.2 "packed" edition (NISTIR 7695 6.1.3.2): ~edition~sw_edition~target_sw~target_hw~other.
+# CPE 2.2 "packed" edition (NISTIR 7695 6.1.3): ~edition~sw_edition~target_sw~target_hw~other.
 _PACKED_FIELDS = 5
 
 
@@ -162,6 +162,8 @@ def _normalise_formatted(value: str) -> str:
     """Quote what a careless writer left bare (``tcp/ip``) and unquote ``\\.`` ``\\-`` ``\\_``."""
     if value in ("", ANY):
         return ANY
+    if value == "\\-":  # quoted, a hyphen is a literal, not NA
+        return value
     tokens = re.findall(r"\\.|.", value)
     out = []
     for index, token in enumerate(tokens):
@@ -176,7 +178,7 @@ def _uri_value(raw: str) -> str:
         return ANY
     if raw == NA:
         return NA
-    # NISTIR 7695 6.1.3.2: %01 and %02 are the ? and * wildcards, everything else percent-decodes.
+    # NISTIR 7695 6.1.3: %01 and %02 are the ? and * wildcards, everything else percent-decodes.
     pieces = re.split(r"(%01|%02)", raw)
     wildcards = {"%01": "?", "%02": "*"}
     return "".join(wildcards.get(p) or _escape_value(unquote(p), empty="") for p in pieces)

@@ -13,16 +13,19 @@ import re
 from html.parser import HTMLParser
 from typing import Final
 
-_BLOCK_TAGS: Final = frozenset(
-    {"p", "div", "br", "ul", "ol", "li", "pre", "blockquote", "table", "tr", "h1", "h2", "h3"}
-    | {"h4", "h5", "h6", "hr", "dl", "dt", "dd"}
+# Tags that start a paragraph, tags that start a line, and tags that only style text.
+_PARAGRAPH_TAGS: Final = frozenset(
+    {"p", "div", "ul", "ol", "dl", "pre", "blockquote", "table", "hr"}
+    | {"h1", "h2", "h3", "h4", "h5", "h6"}
 )
+_LINE_TAGS: Final = frozenset({"br", "li", "tr", "dt", "dd"})
 _INLINE_TAGS: Final = frozenset(
     {"b", "i", "u", "em", "strong", "code", "span", "a", "sup", "sub", "small", "tt", "td", "th"}
     | {"tbody", "thead", "font", "kbd", "var", "samp", "abbr", "cite"}
 )
 _FORMATTING_TAG = re.compile(
-    r"</?(?:" + "|".join(sorted(_BLOCK_TAGS | _INLINE_TAGS)) + r")\b[^<>]*>", re.IGNORECASE
+    r"</?(?:" + "|".join(sorted(_PARAGRAPH_TAGS | _LINE_TAGS | _INLINE_TAGS)) + r")\b[^<>]*>",
+    re.IGNORECASE,
 )
 _SPACES = re.compile(r"[ \t\r\f\v]+")
 _BLANK_LINES = re.compile(r"\n{3,}")
@@ -48,20 +51,22 @@ class _MarkupToText(HTMLParser):
         self.pieces: list[str] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self._tag(tag, self.get_starttag_text() or "")
+        self._tag(tag, self.get_starttag_text() or "", opening=True)
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self._tag(tag, self.get_starttag_text() or "")
+        self._tag(tag, self.get_starttag_text() or "", opening=True)
 
     def handle_endtag(self, tag: str) -> None:
-        self._tag(tag, f"</{tag}>")
+        self._tag(tag, f"</{tag}>", opening=False)
 
     def handle_data(self, data: str) -> None:
         self.pieces.append(data)
 
-    def _tag(self, tag: str, written: str) -> None:
-        if tag in _BLOCK_TAGS:
-            self.pieces.append("\n")
+    def _tag(self, tag: str, written: str, *, opening: bool) -> None:
+        if tag in _PARAGRAPH_TAGS:
+            self.pieces.append("\n\n")
+        elif tag in _LINE_TAGS:
+            self.pieces.append("\n" if opening else "")
         elif tag not in _INLINE_TAGS:
             self.pieces.append(written)  # quoted markup, part of the text
 

@@ -108,8 +108,13 @@ def field_path(location: tuple[int | str, ...]) -> str:
     return path or "(document)"
 
 
-def validation_failure(source: str, error: ValidationError) -> FeedFileError:
-    """A FeedFileError for the first problem pydantic found, naming its field path and value."""
+def validation_failure(
+    source: str, error: ValidationError, *, prefix: tuple[int | str, ...] = ()
+) -> FeedFileError:
+    """A FeedFileError for the first problem pydantic found, naming its field path and value.
+
+    ``prefix`` is the path of the validated object inside the document.
+    """
     errors = error.errors(include_url=False)
     first = errors[0]
     shown = repr(first.get("input"))
@@ -117,4 +122,4 @@ def validation_failure(source: str, error: ValidationError) -> FeedFileError:
         shown = shown[:_SHOWN_INPUT] + "..."
     more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
     message = f"{first['msg']}, got {shown}{more}"
-    return FeedFileError(source, field_path(tuple(first["loc"])), message)
+    return FeedFileError(source, field_path((*prefix, *first["loc"])), message)

@@ -25,7 +25,7 @@ from typing import Any, Final, TextIO
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from panacea.vulndb.bulk import table_of, upsert
+from panacea.vulndb.bulk import upsert_vulnerabilities
 from panacea.vulndb.errors import FeedFileError
 from panacea.vulndb.models import Vulnerability
 
@@ -182,7 +182,7 @@ def store_epss_scores(
         if before is None or abs(before[0] - score.epss) >= significant_change:
             changed.append(score.cve_id)
         rows.append(_row(score, scores.score_date))
-    upsert(session, table_of(Vulnerability), rows, key="cve_id", update=_EPSS_COLUMNS)
+    upsert_vulnerabilities(session, rows, update=_EPSS_COLUMNS)
     return EpssUpdate(
         scores.model_version, scores.score_date, len(rows), frozenset(changed), skipped
     )

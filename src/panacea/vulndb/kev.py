@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field, StringConstraints, ValidationError
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from panacea.vulndb.bulk import IDS_PER_QUERY, chunked, table_of, upsert
+from panacea.vulndb.bulk import IDS_PER_QUERY, chunked, upsert_vulnerabilities
 from panacea.vulndb.documents import FEED_MODEL_CONFIG, IsoDate, UtcTimestamp, validation_failure
 from panacea.vulndb.errors import FeedFileError
 from panacea.vulndb.models import FeedState, Vulnerability
@@ -123,7 +123,7 @@ def apply_kev_catalogue(session: Session, catalogue: KevCatalogue, *, source: st
         raise FeedFileError(source, "catalogVersion", message + "; refusing to roll back")
     before = set(session.scalars(select(Vulnerability.cve_id).where(Vulnerability.kev.is_(True))))
     rows = list({e.cve_id: _row(e) for e in catalogue.entries}.values())
-    upsert(session, table_of(Vulnerability), rows, key="cve_id", update=_KEV_COLUMNS)
+    upsert_vulnerabilities(session, rows, update=_KEV_COLUMNS)
     now_listed = {row["cve_id"] for row in rows}
     removed = before - now_listed
     _clear(session, sorted(removed))

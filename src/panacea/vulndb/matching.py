@@ -7,7 +7,8 @@
   system, the asset that carries the vulnerable name;
 - *confirmed* findings (source ``inventory``) for the CVEs an asset's inventory entry lists;
 - and it resolves the findings of those two sources, in scope, that no longer hold (a version
-  was upgraded, an endpoint closed, a CVE struck from the list). Statuses set by people stay.
+  was upgraded, an endpoint closed, a CVE struck from the list or rejected by the NVD).
+  Statuses set by people stay.
 
 It works in chunks of assets with a handful of queries each: candidate CVEs come from the
 ``VulnerableProduct`` index by ``(vendor, product)``, configurations are compiled once per CVE,
@@ -37,6 +38,7 @@ from panacea.vulndb.software_facts import AssetSoftware, SoftwareFact, load_asse
 _T = TypeVar("_T")
 _ASSET_CHUNK = 500
 _QUERY_CHUNK = 400
+_REJECTED = "Rejected"
 _RESOLVE_REASONS = {
     FindingSource.NVD_MATCH.value: "no longer matched: version, endpoint or component changed",
     FindingSource.INVENTORY.value: "no longer listed in the inventory's known CVEs",
@@ -112,12 +114,14 @@ class _Catalogue:
         wanted = {cve for pair in pairs for cve in self._cves[pair]} - self._applicability.keys()
         for cve_batch in _batches(sorted(wanted)):
             records = self._session.execute(
-                select(Vulnerability.cve_id, Vulnerability.configurations).where(
-                    Vulnerability.cve_id.in_(cve_batch)
-                )
+                select(
+                    Vulnerability.cve_id, Vulnerability.configurations, Vulnerability.status
+                ).where(Vulnerability.cve_id.in_(cve_batch))
             )
-            for cve_id, configurations in records:
-                self._applicability[cve_id] = compile_configurations(cve_id, configurations or [])
+            for cve_id, configurations, status in records:
+                # A rejected CVE applies to nothing, whatever configurations it still carries.
+                usable = configurations if status != _REJECTED else None
+                self._applicability[cve_id] = compile_configurations(cve_id, usable or [])
 
     def applies(self, names: frozenset[Cpe]) -> list[Applies]:
         """Every (CVE, name) that holds for an asset with exactly these CPE ``names``."""

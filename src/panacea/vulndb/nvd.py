@@ -25,14 +25,20 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from panacea.vulndb.bulk import IDS_PER_QUERY, chunked, delete_where_in, insert_rows, table_of
-from panacea.vulndb.bulk import upsert as bulk_upsert
+from panacea.vulndb.bulk import (
+    IDS_PER_QUERY,
+    chunked,
+    delete_where_in,
+    insert_rows,
+    table_of,
+    upsert_vulnerabilities,
+)
 from panacea.vulndb.cpe import CpeError, parse_cpe
 from panacea.vulndb.cvss_metrics import CvssMetric, base_score
 from panacea.vulndb.descriptions import plain_description
@@ -42,6 +48,7 @@ from panacea.vulndb.models import Vulnerability, VulnerableProduct
 from panacea.vulndb.nvd_schema import (
     METRIC_KEYS,
     Configuration,
+    Item,
     Metric,
     NvdCve,
     NvdPage,
@@ -52,6 +59,8 @@ from panacea.vulndb.nvd_schema import (
 log = logging.getLogger(__name__)
 
 _CWE = re.compile(r"^CWE-\d+$")
+# The width of VulnerableProduct.vendor and .product.
+PRODUCT_NAME_LIMIT: Final = 200
 
 
 # --- what the rest of PANACEA sees -------------------------------------------------------------
@@ -95,13 +104,14 @@ def parse_nvd_document(document: object, *, source: str) -> NvdDocument:
     Raises FeedFileError naming ``source`` and the field path of the first wrong field, an
     invalid CVSS vector or an invalid CPE criteria.
     """
-    if isinstance(document, dict) and "vulnerabilities" in document:
+    if not isinstance(document, dict):
+        raise FeedFileError(source, None, "an NVD document must be a JSON object")
+    if "vulnerabilities" in document:
         return _parse_page(document, source)
     try:
         cve = NvdCve.model_validate(document)
     except ValidationError as e:
         raise validation_failure(source, e) from e
-    assert isinstance(document, dict)  # validated above
     record = _record(cve, document.get("configurations", []), source=source, prefix=())
     return NvdDocument(records=(record,), total_results=1, results_per_page=1)
 
@@ -112,19 +122,21 @@ def _parse_page(document: dict[str, Any], source: str) -> NvdDocument:
     except ValidationError as e:
         raise validation_failure(source, e) from e
     records = tuple(
-        _record(
-            item.cve,
-            raw["cve"].get("configurations", []),
-            source=source,
-            prefix=("vulnerabilities", index, "cve"),
-        )
-        for index, (item, raw) in enumerate(
-            zip(page.vulnerabilities, document["vulnerabilities"], strict=True)
-        )
+        _page_record(item, index, source) for index, item in enumerate(page.vulnerabilities)
     )
     return NvdDocument(
         records, page.total_results, page.start_index, page.results_per_page, page.timestamp
     )
+
+
+def _page_record(item: object, index: int, source: str) -> NvdRecord:
+    prefix = ("vulnerabilities", index)
+    try:
+        cve = Item.model_validate(item).cve
+    except ValidationError as e:
+        raise validation_failure(source, e, prefix=prefix) from e
+    configurations = cast(dict[str, Any], item)["cve"].get("configurations", [])
+    return _record(cve, configurations, source=source, prefix=(*prefix, "cve"))
 
 
 def _record(
@@ -180,12 +192,20 @@ def _products(
     for c, configuration in enumerate(configurations):
         for n, node in enumerate(configuration.nodes):
             for m, match in enumerate(node.cpe_match):
-                try:
-                    pairs.add(parse_cpe(match.criteria).vendor_product)
-                except CpeError as e:
-                    where = (*prefix, "configurations", c, "nodes", n, "cpeMatch", m, "criteria")
-                    raise FeedFileError(source, field_path(where), str(e)) from e
+                where = (*prefix, "configurations", c, "nodes", n, "cpeMatch", m, "criteria")
+                pairs.add(_vendor_product(match.criteria, source, where))
     return frozenset(pairs)
+
+
+def _vendor_product(criteria: str, source: str, where: tuple[str | int, ...]) -> tuple[str, str]:
+    try:
+        pair = parse_cpe(criteria).vendor_product
+    except CpeError as e:
+        raise FeedFileError(source, field_path(where), str(e)) from e
+    if max(len(part) for part in pair) > PRODUCT_NAME_LIMIT:
+        message = f"vendor or product longer than {PRODUCT_NAME_LIMIT} characters: {criteria!r}"
+        raise FeedFileError(source, field_path(where), message)
+    return pair
 
 
 # --- storing -----------------------------------------------------------------------------------
@@ -247,13 +267,7 @@ def store_nvd_records(session: Session, records: Sequence[NvdRecord]) -> NvdLoad
     unique = list({r.cve_id: r for r in reversed(newest_first)}.values())
     stored = _stored_versions(session, [r.cve_id for r in unique])
     fresh = [r for r in unique if not _older_than_stored(r, stored)]
-    bulk_upsert(
-        session,
-        table_of(Vulnerability),
-        [_vulnerability_row(r) for r in fresh],
-        key="cve_id",
-        update=_NVD_COLUMNS,
-    )
+    upsert_vulnerabilities(session, [_vulnerability_row(r) for r in fresh], update=_NVD_COLUMNS)
     _replace_products(session, fresh)
     _log_score_disagreements(fresh)
     return NvdLoadResult(

@@ -81,7 +81,9 @@ def nvd_pages(
     for _ in range(MAX_PAGES):
         params: dict[str, str | int] = {"startIndex": start, "resultsPerPage": page_size}
         params.update(window.params())
-        download = client.get(api_url, params=params, headers=headers, limiter=limiter)
+        download = client.get(
+            api_url, params=params, headers=headers, limiter=limiter, follow_redirects=not api_key
+        )
         page = _page(download)
         yield page
         start += len(page.records)

@@ -23,7 +23,7 @@ from panacea.vulndb.errors import FeedDownloadError
 # gateways under load. All of these are worth a bounded retry; other statuses are not.
 RETRY_STATUSES: Final = frozenset({403, 429, 502, 503, 504})
 MAX_BODY_BYTES: Final = 512 * 1024 * 1024
-USER_AGENT: Final = "PANACEA vulnerability feeds (https://github.com/panacea-platform)"
+USER_AGENT: Final = "PANACEA-vulnerability-feeds"
 
 
 class Clock(Protocol):
@@ -80,10 +80,14 @@ class RateLimiter:
         """Wait (on the clock) until one more request fits in the window, then count it."""
         now = self._forget_old()
         if len(self._sent) >= self.limit:
-            wait = self._sent[0] + self.window - now
-            self.clock.sleep(wait)
-            self.slept += wait
-            now = self._forget_old()
+            # The window holds exactly the last `limit` requests: the oldest must leave it.
+            # Popping it (instead of comparing times again) keeps float rounding out of it.
+            oldest = self._sent.popleft()
+            wait = oldest + self.window - now
+            if wait > 0:
+                self.clock.sleep(wait)
+                self.slept += wait
+            now = self.clock.monotonic()
         self._sent.append(now)
 
     def _forget_old(self) -> float:
@@ -145,45 +149,66 @@ class FeedClient:
         params: Mapping[str, str | int] | None = None,
         headers: Mapping[str, str] | None = None,
         limiter: RateLimiter | None = None,
+        follow_redirects: bool = True,
     ) -> Download:
         """GET ``url``; retry on RETRY_STATUSES and network errors, up to the policy's attempts.
 
-        Raises FeedDownloadError naming the URL (with its query) on any other HTTP error, when
-        the attempts or the deadline run out, or when the body exceeds the size limit.
+        Pass ``follow_redirects=False`` when ``headers`` carry a secret: httpx would repeat a
+        custom header such as ``apiKey`` to whatever host a redirect names. Raises
+        FeedDownloadError naming the URL (with its query) on any other HTTP error or a refused
+        redirect, when the attempts or the deadline run out, or when the body is too large.
         """
-        request = self._http.build_request("GET", url, params=params, headers=headers)
+        try:
+            request = self._http.build_request("GET", url, params=params, headers=headers)
+        except httpx.InvalidURL as e:
+            raise FeedDownloadError(url, f"invalid URL: {e}") from e
         shown = str(request.url)
         problem = "no attempt made"
         for attempt in range(1, self.retry.max_attempts + 1):
             self._check_deadline(shown)
             if limiter is not None:
                 limiter.acquire()
-            outcome = self._attempt(request, shown)
+            outcome = self._attempt(request, shown, follow_redirects=follow_redirects)
             if isinstance(outcome, Download):
                 return outcome
             problem, retry_after = outcome
             if attempt < self.retry.max_attempts:
-                self.clock.sleep(self.retry.delay(attempt, retry_after))
+                self._wait_before_retry(self.retry.delay(attempt, retry_after), shown, problem)
         raise FeedDownloadError(
             shown, f"gave up after {self.retry.max_attempts} attempts: {problem}"
         )
 
-    def _attempt(self, request: httpx.Request, shown: str) -> Download | tuple[str, str | None]:
+    def _attempt(
+        self, request: httpx.Request, shown: str, *, follow_redirects: bool
+    ) -> Download | tuple[str, str | None]:
         """A Download, or (what went wrong, Retry-After) when it is worth trying again."""
         try:
-            response = self._http.send(request, stream=True)
+            response = self._http.send(request, stream=True, follow_redirects=follow_redirects)
+        except httpx.UnsupportedProtocol as e:
+            raise FeedDownloadError(shown, f"unsupported URL scheme: {e}") from e
         except httpx.TransportError as e:
             return f"{type(e).__name__}: {e}", None
+        except httpx.HTTPError as e:  # too many redirects and the like: trying again won't help
+            raise FeedDownloadError(shown, f"{type(e).__name__}: {e}") from e
         try:
-            if response.status_code in RETRY_STATUSES:
-                return f"HTTP {response.status_code}", response.headers.get("Retry-After")
-            if response.status_code >= 400:
-                raise FeedDownloadError(shown, f"HTTP {response.status_code}")
-            return Download(shown, self._read(response, shown))
+            return self._response(response, shown)
         except httpx.TransportError as e:
             return f"{type(e).__name__} while reading: {e}", None
+        except httpx.HTTPError as e:
+            raise FeedDownloadError(shown, f"{type(e).__name__} while reading: {e}") from e
         finally:
             response.close()
+
+    def _response(self, response: httpx.Response, shown: str) -> Download | tuple[str, str | None]:
+        status = response.status_code
+        if status in RETRY_STATUSES:
+            return f"HTTP {status}", response.headers.get("Retry-After")
+        if response.is_redirect:
+            location = response.headers.get("Location", "?")
+            raise FeedDownloadError(shown, f"HTTP {status} redirect to {location} not followed")
+        if status >= 400:
+            raise FeedDownloadError(shown, f"HTTP {status}")
+        return Download(shown, self._read(response, shown))
 
     def _read(self, response: httpx.Response, shown: str) -> bytes:
         chunks: list[bytes] = []
@@ -195,6 +220,12 @@ class FeedClient:
             self._check_deadline(shown)
             chunks.append(chunk)
         return b"".join(chunks)
+
+    def _wait_before_retry(self, delay: float, shown: str, problem: str) -> None:
+        if self.clock.monotonic() + delay > self.deadline:
+            message = f"the time allowed for the feed update ran out (last problem: {problem})"
+            raise FeedDownloadError(shown, message)
+        self.clock.sleep(delay)
 
     def _check_deadline(self, shown: str) -> None:
         if self.clock.monotonic() > self.deadline:

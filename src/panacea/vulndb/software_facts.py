@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from panacea.inventory.assets import Asset, Component, Endpoint
-from panacea.vulndb.cpe import ANY, Cpe, CpeError, parse_cpe
+from panacea.vulndb.cpe import ANY, NA, Cpe, CpeError, parse_cpe, unescape
 from panacea.vulndb.purl_cpe import PurlCpeTable, PurlError
 
 log = logging.getLogger(__name__)
@@ -138,14 +138,11 @@ def _endpoint_facts(endpoint: _EndpointRow) -> list[SoftwareFact]:
     if name is None:
         return []
     name = _with_version(name, endpoint.version)
-    product = endpoint.product or name.product
-    version = f" {endpoint.version.split()[0]}" if endpoint.version else ""
-    label = f"{product}{version} on {endpoint.port}/{endpoint.protocol}"
-    return [SoftwareFact(name, label, endpoint_id=endpoint.id)]
+    label = f"{_labelled(endpoint.product or name.product, name)} on {endpoint.port}/"
+    return [SoftwareFact(name, label + endpoint.protocol, endpoint_id=endpoint.id)]
 
 
 def _component_facts(component: _ComponentRow, purls: PurlCpeTable) -> list[SoftwareFact]:
-    label = f"{component.name} {component.version or ''}".strip()
     names: list[Cpe] = []
     if component.cpe:
         name = _parse(component.cpe, f"component {component.id}")
@@ -155,8 +152,17 @@ def _component_facts(component: _ComponentRow, purls: PurlCpeTable) -> list[Soft
             names += purls.cpes_for(component.purl, version=_first_word(component.version))
         except PurlError as error:
             log.warning("component %s: purl left out: %s", component.id, error)
-    unique = dict.fromkeys(names)
-    return [SoftwareFact(name, label, component_id=component.id) for name in unique]
+    return [
+        SoftwareFact(name, _labelled(component.name, name), component_id=component.id)
+        for name in dict.fromkeys(names)
+    ]
+
+
+def _labelled(product: str, name: Cpe) -> str:
+    """``product`` with the version the name carries, the one matching compares."""
+    if name.version in (ANY, NA):
+        return product
+    return f"{product} {unescape(name.version)}"
 
 
 def _parse(text: str, where: str) -> Cpe | None:
