@@ -21,6 +21,7 @@ from numpy.typing import NDArray
 
 from panacea.risk.attack_graph import AttackGraph, Gate
 from panacea.risk.errors import RiskModelError
+from panacea.risk.layout import Bucket, Wide, gate_layout
 
 MAX_ROUNDS = 10_000
 _TOLERANCE = 1e-9
@@ -48,35 +49,60 @@ def _own_cost(graph: AttackGraph, banned: frozenset[int]) -> NDArray[np.float64]
     return own
 
 
-def _costs(graph: AttackGraph, banned: frozenset[int] = frozenset()) -> _Costs:
+@dataclass(frozen=True)
+class _Layouts:
+    minimum: tuple[list[Bucket], Wide]
+    total: tuple[list[Bucket], Wide]
+    thresholds: NDArray[np.int64]
+
+
+def _layouts(graph: AttackGraph) -> _Layouts:
+    thresholds = np.flatnonzero((graph.gate == Gate.THRESHOLD) & (graph.need > 0))
+    return _Layouts(gate_layout(graph, Gate.OR), gate_layout(graph, Gate.AND), thresholds)
+
+
+def _costs(
+    graph: AttackGraph, banned: frozenset[int] = frozenset(), layouts: _Layouts | None = None
+) -> _Costs:
+    layouts = layouts or _layouts(graph)
     own = _own_cost(graph, banned)
-    counts = np.diff(graph.indptr)
-    has_parents = np.flatnonzero(counts > 0)
-    starts = graph.indptr[has_parents]
-    gate = graph.gate[has_parents]
     cost = np.full(graph.size, np.inf)
     entries = graph.need == 0
     cost[entries] = own[entries]
     settled = np.zeros(graph.size, dtype=np.int64)
+    groups = ((layouts.minimum, np.minimum), (layouts.total, np.add))
     for round_ in range(1, MAX_ROUNDS + 1):
-        gathered = cost[graph.parents]
-        new = np.where(
-            gate == Gate.AND,
-            np.add.reduceat(gathered, starts) if gathered.size else gathered,
-            np.minimum.reduceat(gathered, starts) if gathered.size else gathered,
-        )
-        for row in np.flatnonzero(gate == Gate.THRESHOLD):
-            node = has_parents[row]
+        improved_any = False
+        for (buckets, wide), reduce in groups:
+            for bucket in buckets:
+                new = reduce.reduce(cost[bucket.parents], axis=1) + own[bucket.nodes]
+                improved_any |= _improve(cost, settled, bucket.nodes, new, round_)
+            if wide.nodes.size:
+                new = reduce.reduceat(cost[wide.parents], wide.offsets) + own[wide.nodes]
+                improved_any |= _improve(cost, settled, wide.nodes, new, round_)
+        for node in layouts.thresholds:  # few: one per redundancy group
             parents = cost[graph.parents[graph.indptr[node] : graph.indptr[node + 1]]]
-            new[row] = np.sort(parents)[: graph.need[node]].sum()
-        new = new + own[has_parents]
-        improved = new < cost[has_parents] - _TOLERANCE
-        if not improved.any():
+            new_t = np.sort(parents)[: graph.need[node]].sum() + own[node]
+            improved_any |= _improve(cost, settled, np.array([node]), np.array([new_t]), round_)
+        if not improved_any:
             return _Costs(cost, settled)
-        changed = has_parents[improved]
-        cost[changed] = new[improved]
-        settled[changed] = round_
     raise RiskModelError(f"scenario search did not settle in {MAX_ROUNDS} rounds")
+
+
+def _improve(
+    cost: NDArray[np.float64],
+    settled: NDArray[np.int64],
+    nodes: NDArray[np.int64],
+    new: NDArray[np.float64],
+    round_: int,
+) -> bool:
+    better = new < cost[nodes] - _TOLERANCE
+    if not better.any():
+        return False
+    changed = nodes[better]
+    cost[changed] = new[better]
+    settled[changed] = round_
+    return True
 
 
 def _derivation(graph: AttackGraph, costs: _Costs, target: int) -> frozenset[int] | None:
@@ -126,8 +152,13 @@ def reached_with(graph: AttackGraph, actions: frozenset[int], target: int) -> bo
     raise RiskModelError("no fixed point while checking a scenario")
 
 
-def _minimal(graph: AttackGraph, actions: frozenset[int], target: int) -> frozenset[int]:
-    """Drop actions the target does not need, least probable first."""
+def _minimal(graph: AttackGraph, actions: frozenset[int], target: int) -> frozenset[int] | None:
+    """Drop actions the target does not need, least probable first; None if they never reach it.
+
+    (A derivation read back through equal-cost ties could in principle lean on a loop.)
+    """
+    if not reached_with(graph, actions, target):
+        return None
     current = set(actions)
     for action in sorted(actions, key=lambda a: graph.probability[a]):
         trial = frozenset(current - {action})
@@ -146,14 +177,18 @@ def top_scenarios(graph: AttackGraph, target: int, k: int = 3) -> list[Scenario]
     """The ``k`` most probable minimal scenarios reaching ``target`` (fewer if there are fewer)."""
     if k <= 0:
         return []
-    base = _costs(graph)
+    layouts = _layouts(graph)
+    base = _costs(graph, layouts=layouts)
     first = _derivation(graph, base, target)
     if first is None:
         return []
     found: dict[frozenset[int], Scenario] = {}
     candidates: list[tuple[float, int, frozenset[int], frozenset[int]]] = []
     counter = 0
-    heapq.heappush(candidates, (-1.0, counter, _minimal(graph, first, target), frozenset()))
+    start = _minimal(graph, first, target)
+    if start is None:
+        return []
+    heapq.heappush(candidates, (-1.0, counter, start, frozenset()))
     while candidates and len(found) < k:
         _neg, _c, actions, banned = heapq.heappop(candidates)
         if actions in found:
@@ -163,11 +198,11 @@ def top_scenarios(graph: AttackGraph, target: int, k: int = 3) -> list[Scenario]
             if graph.need[action] == 0:
                 continue  # entries are the attacker's choice of profile, not a step to ban
             ban = banned | {action}
-            alternative = _derivation(graph, _costs(graph, ban), target)
+            alternative = _derivation(graph, _costs(graph, ban, layouts), target)
             if alternative is None:
                 continue
             minimal = _minimal(graph, alternative, target)
-            if minimal not in found:
+            if minimal is not None and minimal not in found:
                 counter += 1
                 p = float(np.prod(graph.probability[list(minimal)]))
                 heapq.heappush(candidates, (-p, counter, minimal, ban))

@@ -19,6 +19,7 @@ from numpy.typing import NDArray
 from panacea.risk.attack_graph import AttackGraph, Gate
 from panacea.risk.errors import RiskModelError
 from panacea.risk.evidence import pin
+from panacea.risk.layout import gate_layout
 
 MAX_PASSES = 10_000
 MAX_EXACT_ACTIONS = 22
@@ -33,46 +34,6 @@ class SimulationResult:
     high: NDArray[np.float64]
     trials: int
     passes: int
-
-
-# Nodes with up to this many parents are reduced in buckets of equal degree (one vectorised
-# reduction per bucket); reduceat's per-segment overhead is paid only by the few wider nodes.
-_BUCKETED_DEGREE = 16
-
-
-@dataclass(frozen=True)
-class _Bucket:
-    """Nodes of one gate with the same number of parents: ``parents`` is nodes x degree."""
-
-    nodes: NDArray[np.int64]
-    parents: NDArray[np.int64]
-
-
-@dataclass(frozen=True)
-class _Wide:
-    """Nodes of one gate with many parents, their parent lists laid end to end."""
-
-    nodes: NDArray[np.int64]
-    parents: NDArray[np.int64]
-    offsets: NDArray[np.int64]
-
-
-def _layout(graph: AttackGraph, gate: Gate) -> tuple[list[_Bucket], _Wide]:
-    counts = np.diff(graph.indptr)
-    nodes = np.flatnonzero((counts > 0) & (graph.gate == gate) & (graph.need > 0))
-    buckets = []
-    for degree in range(1, _BUCKETED_DEGREE + 1):
-        chosen = nodes[counts[nodes] == degree]
-        if chosen.size:
-            index = graph.indptr[chosen][:, None] + np.arange(degree)[None, :]
-            buckets.append(_Bucket(chosen, graph.parents[index].astype(np.int64)))
-    wide = nodes[counts[nodes] > _BUCKETED_DEGREE]
-    lengths = counts[wide]
-    offsets = np.zeros(wide.size, dtype=np.int64)
-    np.cumsum(lengths[:-1], out=offsets[1:])
-    within = np.arange(int(lengths.sum())) - np.repeat(offsets, lengths)
-    parents = graph.parents[np.repeat(graph.indptr[wide], lengths) + within].astype(np.int64)
-    return buckets, _Wide(wide, parents, offsets)
 
 
 def _update(
@@ -98,7 +59,10 @@ def fixed_point(graph: AttackGraph, coins: NDArray[np.uint64]) -> tuple[NDArray[
     state = np.zeros_like(own)
     entries = graph.need == 0
     state[:, entries] = own[:, entries]
-    layouts = [(_layout(graph, Gate.OR), np.bitwise_or), (_layout(graph, Gate.AND), np.bitwise_and)]
+    layouts = [
+        (gate_layout(graph, Gate.OR), np.bitwise_or),
+        (gate_layout(graph, Gate.AND), np.bitwise_and),
+    ]
     thresholds = np.flatnonzero((graph.gate == Gate.THRESHOLD) & (graph.need > 0))
     for passes in range(1, MAX_PASSES + 1):
         changed = False

@@ -1,0 +1,55 @@
+"""Parent lists of the attack graph grouped for vectorised reductions.
+
+Nodes with up to ``BUCKETED_DEGREE`` parents are grouped by degree, so that one reduction along
+an axis handles a whole bucket; the few nodes with more parents are reduced with ``reduceat``,
+whose per-segment overhead would dominate if every node paid it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from panacea.risk.attack_graph import AttackGraph, Gate
+
+# Nodes with up to this many parents are reduced in buckets of equal degree (one vectorised
+# reduction per bucket); reduceat's per-segment overhead is paid only by the few wider nodes.
+BUCKETED_DEGREE = 16
+
+
+@dataclass(frozen=True)
+class Bucket:
+    """Nodes of one gate with the same number of parents: ``parents`` is nodes x degree."""
+
+    nodes: NDArray[np.int64]
+    parents: NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class Wide:
+    """Nodes of one gate with many parents, their parent lists laid end to end."""
+
+    nodes: NDArray[np.int64]
+    parents: NDArray[np.int64]
+    offsets: NDArray[np.int64]
+
+
+def gate_layout(graph: AttackGraph, gate: Gate) -> tuple[list[Bucket], Wide]:
+    """The nodes of ``gate`` (with parents, not entries) in degree buckets and one wide group."""
+    counts = np.diff(graph.indptr)
+    nodes = np.flatnonzero((counts > 0) & (graph.gate == gate) & (graph.need > 0))
+    buckets = []
+    for degree in range(1, BUCKETED_DEGREE + 1):
+        chosen = nodes[counts[nodes] == degree]
+        if chosen.size:
+            index = graph.indptr[chosen][:, None] + np.arange(degree)[None, :]
+            buckets.append(Bucket(chosen, graph.parents[index].astype(np.int64)))
+    wide = nodes[counts[nodes] > BUCKETED_DEGREE]
+    lengths = counts[wide]
+    offsets = np.zeros(wide.size, dtype=np.int64)
+    np.cumsum(lengths[:-1], out=offsets[1:])
+    within = np.arange(int(lengths.sum())) - np.repeat(offsets, lengths)
+    parents = graph.parents[np.repeat(graph.indptr[wide], lengths) + within].astype(np.int64)
+    return buckets, Wide(wide, parents, offsets)
