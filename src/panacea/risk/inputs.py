@@ -16,6 +16,7 @@ from panacea.inventory.clinical import (
     ServiceDependency,
 )
 from panacea.inventory.network import ReachabilityRule, Zone
+from panacea.inventory.overrides import MitigationCost
 from panacea.inventory.people import Account, AccountLogon, StaffGroup, StaffWorkstation
 from panacea.vulndb.models import Vulnerability
 
@@ -101,6 +102,7 @@ class StaffGroupRecord:
     id: int
     name: str
     susceptibility: float
+    size: int = 1
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,16 @@ class DependencyRecord:
 
 
 @dataclass(frozen=True)
+class MitigationCostRecord:
+    """The organisation's own cost of a mitigation kind, for one target or ``*`` (all)."""
+
+    kind: str
+    target: str
+    cost: float
+    effort_days: float
+
+
+@dataclass(frozen=True)
 class RiskInputs:
     organisation_id: int
     zones: tuple[ZoneRecord, ...]
@@ -140,6 +152,7 @@ class RiskInputs:
     dependencies: tuple[DependencyRecord, ...]
     groups: dict[int, tuple[int, str]]  # redundancy group id -> (k, name)
     service_dependencies: tuple[tuple[int, int], ...]
+    mitigation_costs: tuple[MitigationCostRecord, ...] = ()
 
 
 def _vector(v: Vulnerability) -> str | None:
@@ -192,17 +205,19 @@ def load_inputs(session: Session, organisation_id: int) -> RiskInputs:
             for r in rows(ReachabilityRule)
         ),
         assets=tuple(
-            AssetRecord(
-                a.id,
-                a.name,
-                a.kind,
-                a.zone_id,
-                a.remote_access_zone_id,
-                frozenset(a.controls or ()),
-                a.patchable,
-            )
-            for a in session.scalars(
-                select(Asset).where(Asset.organisation_id == org).order_by(Asset.id)
+            AssetRecord(i, name, kind, zone, remote, frozenset(controls or ()), patchable)
+            for i, name, kind, zone, remote, controls, patchable in session.execute(
+                select(
+                    Asset.id,
+                    Asset.name,
+                    Asset.kind,
+                    Asset.zone_id,
+                    Asset.remote_access_zone_id,
+                    Asset.controls,
+                    Asset.patchable,
+                )
+                .where(Asset.organisation_id == org)
+                .order_by(Asset.id)
             )
         ),
         endpoints=tuple(EndpointRecord(*e) for e in endpoints),
@@ -210,15 +225,29 @@ def load_inputs(session: Session, organisation_id: int) -> RiskInputs:
         vulnerabilities=vulnerabilities,
         accounts=tuple(AccountRecord(a.id, a.name, a.kind, a.mfa) for a in rows(Account)),
         logons=tuple(
-            PlacementRecord(x.account_id, x.asset_id, x.zone_id, x.level)
-            for x in rows(AccountLogon)
+            PlacementRecord(*x)
+            for x in session.execute(
+                select(
+                    AccountLogon.account_id,
+                    AccountLogon.asset_id,
+                    AccountLogon.zone_id,
+                    AccountLogon.level,
+                ).where(AccountLogon.organisation_id == org)
+            )
         ),
         staff_groups=tuple(
-            StaffGroupRecord(g.id, g.name, g.phishing_susceptibility) for g in rows(StaffGroup)
+            StaffGroupRecord(g.id, g.name, g.phishing_susceptibility, g.size)
+            for g in rows(StaffGroup)
         ),
         workstations=tuple(
-            PlacementRecord(w.staff_group_id, w.asset_id, w.zone_id, "user")
-            for w in rows(StaffWorkstation)
+            PlacementRecord(group, asset, zone, "user")
+            for group, asset, zone in session.execute(
+                select(
+                    StaffWorkstation.staff_group_id,
+                    StaffWorkstation.asset_id,
+                    StaffWorkstation.zone_id,
+                ).where(StaffWorkstation.organisation_id == org)
+            )
         ),
         services=tuple(
             ServiceRecord(
@@ -240,5 +269,9 @@ def load_inputs(session: Session, organisation_id: int) -> RiskInputs:
         groups={g.id: (g.k, g.name) for g in rows(RedundancyGroup)},
         service_dependencies=tuple(
             (d.service_id, d.depends_on_id) for d in rows(ServiceDependency)
+        ),
+        mitigation_costs=tuple(
+            MitigationCostRecord(c.kind, c.target, c.cost, c.effort_days)
+            for c in rows(MitigationCost)
         ),
     )
