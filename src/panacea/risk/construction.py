@@ -15,7 +15,13 @@ from dataclasses import dataclass
 
 from panacea.risk.attack_graph import AttackGraph, Gate, GraphBuilder, NodeKind
 from panacea.risk.cvss_semantics import CREDENTIAL_CWES, Effect, semantics
-from panacea.risk.inputs import AssetRecord, FindingRecord, RiskInputs, VulnerabilityRecord
+from panacea.risk.inputs import (
+    AssetRecord,
+    FindingRecord,
+    PlacementRecord,
+    RiskInputs,
+    VulnerabilityRecord,
+)
 from panacea.risk.parameters import ENTRY_PROFILES, RiskParameters
 from panacea.risk.ports import allows
 
@@ -154,8 +160,7 @@ class _Construction:
         susceptibility = {g.id: g.susceptibility for g in self.inputs.staff_groups}
         users: dict[int, float] = {}
         for ws in self.inputs.workstations:
-            targets = [ws.asset] if ws.asset is not None else self.assets_in_zone[ws.zone or -1]
-            for asset in targets:
+            for asset in self._placed(ws):
                 users[asset] = max(users.get(asset, 0.0), susceptibility[ws.owner])
         return users
 
@@ -183,14 +188,17 @@ class _Construction:
             self.b.edge(human, phish)
             self.b.edge(phish, self.code(asset_id, "user"))
 
+    def _placed(self, placement: PlacementRecord) -> list[int]:
+        """The asset of a logon or workstation placement, or every asset of its zone."""
+        if placement.asset is not None:
+            return [placement.asset]
+        return self.assets_in_zone.get(placement.zone or -1, [])
+
     def _accounts(self) -> None:
         names = {a.id: a for a in self.inputs.accounts}
         for logon in self.inputs.logons:
             account = names[logon.owner]
-            targets = (
-                [logon.asset] if logon.asset is not None else self.assets_in_zone[logon.zone or -1]
-            )
-            for asset in targets:
+            for asset in self._placed(logon):
                 self._logon(account.name, account.mfa, asset, logon.level, logon.asset is None)
 
     def _logon(self, account: str, mfa: bool, asset_id: int, level: str, zone_wide: bool) -> None:
