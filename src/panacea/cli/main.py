@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from panacea.cli import assets, demo, feeds, findings, imports, risk
+from panacea.cli import assets, demo, feeds, findings, imports, plan, risk
 from panacea.cli.render import errors
 from panacea.cli.state import CliState
 from panacea.config import get_settings
@@ -27,6 +27,7 @@ app.add_typer(findings.app, name="findings")
 app.command(name="demo")(demo.demo)
 app.command(name="assess")(risk.assess)
 app.command(name="paths")(risk.paths)
+app.command(name="plan")(plan.plan)
 
 
 @app.callback()
