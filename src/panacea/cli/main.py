@@ -28,6 +28,7 @@ app.command(name="demo")(demo.demo)
 app.command(name="assess")(risk.assess)
 app.command(name="paths")(risk.paths)
 app.command(name="plan")(plan.plan)
+app.command(name="report")(risk.report)
 
 
 @app.callback()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -14,8 +15,11 @@ from panacea.inventory.service import get_organisation
 from panacea.risk.assessment import AssessmentOptions
 from panacea.risk.errors import RiskModelError
 from panacea.risk.parameters import ENTRY_PROFILES
+from panacea.risk.planning import plan_document, plan_organisation
+from panacea.risk.report import html_report, markdown_report
 from panacea.risk.report_json import assessment_document
 from panacea.risk.service import run_assessment
+from panacea.risk.snapshot import list_snapshots
 
 EntryOpt = Annotated[
     str,
@@ -96,3 +100,32 @@ def paths(
             console.print(f"  {n}. {step['text']}  (p={step['probability']:.2f})", highlight=False)
     if not chosen["top_paths"]:
         console.print("no attack scenario reaches this service from the selected entries")
+
+
+def report(
+    ctx: typer.Context,
+    org: OrgOpt,
+    out: Annotated[Path, typer.Option("--out", help="report.html or report.md")],
+    budget: Annotated[float, typer.Option(help="Budget of the plan in the report.")] = 20000.0,
+    entry: EntryOpt = ALL_ENTRIES,
+) -> None:
+    """Write the board report (HTML or Markdown, by the file's suffix)."""
+    if out.suffix not in {".html", ".md"}:
+        raise RiskModelError(f"{out}: the report is written as .html or .md")
+    options = _options(entry, 4096, 0, 1)
+    with session_scope(state(ctx).factory()) as session:
+        organisation = get_organisation(session, org)
+        assessment = assessment_document(run_assessment(session, organisation.id, options))
+        plan = plan_document(
+            plan_organisation(session, organisation.id, options, budget=budget),
+            organisation=org,
+            options=options,
+            budget=budget,
+        )
+        snapshots = list_snapshots(session, organisation.id)
+    render = html_report if out.suffix == ".html" else markdown_report
+    try:
+        out.write_text(render(org, assessment, plan, snapshots), encoding="utf-8")
+    except OSError as e:
+        raise RiskModelError(f"{out}: cannot write the report: {e.strerror}") from e
+    console.print(f"wrote {out}")

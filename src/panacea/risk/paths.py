@@ -136,20 +136,27 @@ def _chosen_parents(graph: AttackGraph, costs: _Costs, node: int) -> list[int]:
     return [int(ties[np.argmin(costs.settled[ties])])]
 
 
-def reached_with(graph: AttackGraph, actions: frozenset[int], target: int) -> bool:
-    """Whether ``target`` holds when exactly ``actions`` succeed (and no other chance does)."""
+def first_rounds(graph: AttackGraph, actions: frozenset[int]) -> NDArray[np.int64]:
+    """Round in which each node first holds when exactly ``actions`` succeed; -1 if never."""
     holds = np.zeros(graph.size, dtype=bool)
+    first = np.full(graph.size, -1, dtype=np.int64)
     allowed = graph.probability >= 1.0
     allowed[graph.need == 0] = False
     allowed[list(actions)] = True
     child = np.repeat(np.arange(graph.size), np.diff(graph.indptr))
-    for _ in range(MAX_ROUNDS):
+    for round_ in range(MAX_ROUNDS):
         counts = np.bincount(child, weights=holds[graph.parents], minlength=graph.size)
         new = allowed & (counts >= graph.need)
         if np.array_equal(new, holds):
-            return bool(holds[target])
+            return first
+        first[new & ~holds] = round_
         holds = new
     raise RiskModelError("no fixed point while checking a scenario")
+
+
+def reached_with(graph: AttackGraph, actions: frozenset[int], target: int) -> bool:
+    """Whether ``target`` holds when exactly ``actions`` succeed (and no other chance does)."""
+    return bool(first_rounds(graph, actions)[target] >= 0)
 
 
 def _minimal(graph: AttackGraph, actions: frozenset[int], target: int) -> frozenset[int] | None:
@@ -167,8 +174,10 @@ def _minimal(graph: AttackGraph, actions: frozenset[int], target: int) -> frozen
     return frozenset(current)
 
 
-def _ordered(graph: AttackGraph, costs: _Costs, actions: frozenset[int]) -> Scenario:
-    order = sorted(actions, key=lambda a: (costs.settled[a], costs.cost[a], a))
+def _ordered(graph: AttackGraph, actions: frozenset[int]) -> Scenario:
+    """The actions in the order they can happen: by the round each first holds."""
+    rounds = first_rounds(graph, actions)
+    order = sorted(actions, key=lambda a: (rounds[a], a))
     probability = float(np.prod(graph.probability[list(actions)])) if actions else 1.0
     return Scenario(tuple(order), probability)
 
@@ -193,7 +202,7 @@ def top_scenarios(graph: AttackGraph, target: int, k: int = 3) -> list[Scenario]
         _neg, _c, actions, banned = heapq.heappop(candidates)
         if actions in found:
             continue
-        found[actions] = _ordered(graph, base, actions)
+        found[actions] = _ordered(graph, actions)
         for action in sorted(actions):
             if graph.need[action] == 0:
                 continue  # entries are the attacker's choice of profile, not a step to ban
