@@ -31,8 +31,13 @@ def create_db_engine(url: str) -> Engine:
     """
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    connect_args: dict[str, Any] = {}
+    if url.startswith("postgresql+psycopg://"):
+        # psycopg prepares a statement after five runs; right after a bulk import the server's
+        # generic plan for the chunked IN (...) lookups is many times slower than a custom one.
+        connect_args["prepare_threshold"] = None
     try:
-        engine = create_engine(url, future=True)
+        engine = create_engine(url, future=True, connect_args=connect_args)
     except (SQLAlchemyError, ImportError, ValueError) as e:
         raise StorageError(f"cannot open database {url!r}: {e}") from e
     if engine.dialect.name == "sqlite":

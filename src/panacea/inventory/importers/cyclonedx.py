@@ -21,7 +21,6 @@ from functools import cache
 from typing import Any, ClassVar
 
 from cyclonedx.schema import SchemaVersion
-from cyclonedx.validation.json import JsonValidator
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -187,6 +186,10 @@ def _schema_validator(version: str) -> Any:
     (python-jsonschema/jsonschema#1392): minutes for an SBOM with thousands of external
     references. Every other keyword and format of the official schema is checked as shipped.
     """
+    # Imported here: it loads jsonschema and rfc3987-syntax, whose grammars take seconds to
+    # compile, and only SBOM imports need them.
+    from cyclonedx.validation.json import JsonValidator
+
     library = JsonValidator(SchemaVersion.from_version(version))._validator
     shipped = library.format_checker
     formats = [name for name in shipped.checkers if name != "iri-reference"]
