@@ -168,6 +168,10 @@ class RiskEngine:
     # recomputation ----------------------------------------------------------------------
     def _recompute(self, changed: NDArray[np.int64], *, reset: bool) -> int:
         cone = downstream(self.graph, changed)
+        if reset and cone.size * 2 > self.graph.size:
+            # most of the graph is downstream: the bucketed full solver is faster than a cone
+            self.state, _ = fixed_point(self.graph, self.coins)
+            return int(cone.size)
         if reset:
             self.state[cone] = 0
         entries = cone[self.graph.need[cone] == 0]
