@@ -15,11 +15,9 @@ from panacea.inventory.service import get_organisation
 from panacea.risk.assessment import AssessmentOptions
 from panacea.risk.errors import RiskModelError
 from panacea.risk.parameters import ENTRY_PROFILES
-from panacea.risk.planning import plan_document, plan_organisation
-from panacea.risk.report import html_report, markdown_report
+from panacea.risk.report import board_report
 from panacea.risk.report_json import assessment_document
 from panacea.risk.service import run_assessment
-from panacea.risk.snapshot import list_snapshots
 
 EntryOpt = Annotated[
     str,
@@ -115,17 +113,11 @@ def report(
     options = _options(entry, 4096, 0, 1)
     with session_scope(state(ctx).factory()) as session:
         organisation = get_organisation(session, org)
-        assessment = assessment_document(run_assessment(session, organisation.id, options))
-        plan = plan_document(
-            plan_organisation(session, organisation.id, options, budget=budget),
-            organisation=org,
-            options=options,
-            budget=budget,
+        text = board_report(
+            session, organisation.id, org, options, budget=budget, html=out.suffix == ".html"
         )
-        snapshots = list_snapshots(session, organisation.id)
-    render = html_report if out.suffix == ".html" else markdown_report
     try:
-        out.write_text(render(org, assessment, plan, snapshots), encoding="utf-8")
+        out.write_text(text, encoding="utf-8")
     except OSError as e:
         raise RiskModelError(f"{out}: cannot write the report: {e.strerror}") from e
     console.print(f"wrote {out}")

@@ -9,7 +9,35 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from panacea.risk.snapshot import RiskSnapshot
+from sqlalchemy.orm import Session
+
+from panacea.risk.assessment import AssessmentOptions
+from panacea.risk.planning import plan_document, plan_organisation
+from panacea.risk.report_json import assessment_document
+from panacea.risk.service import run_assessment
+from panacea.risk.snapshot import RiskSnapshot, list_snapshots
+
+
+def board_report(
+    session: Session,
+    organisation_id: int,
+    organisation: str,
+    options: AssessmentOptions,
+    *,
+    budget: float,
+    html: bool,
+) -> str:
+    """Assess (storing a snapshot), plan within ``budget``, and render the board report."""
+    assessment = assessment_document(run_assessment(session, organisation_id, options))
+    plan = plan_document(
+        plan_organisation(session, organisation_id, options, budget=budget),
+        organisation=organisation,
+        options=options,
+        budget=budget,
+    )
+    snapshots = list_snapshots(session, organisation_id)
+    render = html_report if html else markdown_report
+    return render(organisation, assessment, plan, snapshots)
 
 
 def _money(value: float) -> str:
