@@ -24,7 +24,7 @@ class OsProfile:
     components: tuple[ComponentSpec, ...] = ()
 
 
-def _ep(
+def endpoint(
     port: int,
     service: str,
     product: str | None = None,
@@ -34,23 +34,23 @@ def _ep(
     return EndpointSpec(port=port, service=service, product=product, version=version, cpe=cpe_)
 
 
-SMB1 = _ep(
+SMB1 = endpoint(
     445,
     "microsoft-ds",
     "Microsoft Windows SMB",
     "1.0",
     cpe("a", "microsoft", "server_message_block", "1.0"),
 )
-SMB3 = _ep(445, "microsoft-ds", "Microsoft Windows SMB", "3.1.1")
-RDP = _ep(3389, "ms-wbt-server", "Microsoft Terminal Services")
+SMB3 = endpoint(445, "microsoft-ds", "Microsoft Windows SMB", "3.1.1")
+RDP = endpoint(3389, "ms-wbt-server", "Microsoft Terminal Services")
 OFFICE_2016 = ComponentSpec(
     name="Microsoft Office 2016", version="2016", cpe=cpe("a", "microsoft", "office", "2016")
 )
 OUTLOOK_2016 = ComponentSpec(
     name="Microsoft Outlook 2016", version="2016", cpe=cpe("a", "microsoft", "outlook", "2016")
 )
-OPENSSH_89 = _ep(22, "ssh", "OpenSSH", "8.9p1", cpe("a", "openbsd", "openssh", "8.9", "p1"))
-OPENSSH_98 = _ep(22, "ssh", "OpenSSH", "9.8p1", cpe("a", "openbsd", "openssh", "9.8", "p1"))
+OPENSSH_89 = endpoint(22, "ssh", "OpenSSH", "8.9p1", cpe("a", "openbsd", "openssh", "8.9", "p1"))
+OPENSSH_98 = endpoint(22, "ssh", "OpenSSH", "9.8p1", cpe("a", "openbsd", "openssh", "9.8", "p1"))
 
 WINDOWS_7_SP1 = OsProfile(
     "Microsoft Windows 7 Professional SP1",
@@ -169,7 +169,7 @@ SPACECOM = DeviceProfile(
     "Embedded Linux",
     "vendor_approval",
     "Intensive Care",
-    endpoints=(_ep(443, "https", "SpaceCom2 web"),),
+    endpoints=(endpoint(443, "https", "SpaceCom2 web"),),
     components=(
         ComponentSpec(
             name="SpaceCom2",
@@ -190,7 +190,7 @@ PATIENT_MONITOR = DeviceProfile(
     "Embedded RTOS",
     "no",
     "Intensive Care",
-    endpoints=(_ep(2000, "unknown"),),
+    endpoints=(endpoint(2000, "unknown"),),
     components=(TRECK_STACK,),
 )
 CT_SCANNER = DeviceProfile(
@@ -202,7 +202,7 @@ CT_SCANNER = DeviceProfile(
     WINDOWS_7_SP1.name,
     "vendor_approval",
     "Radiology",
-    endpoints=(*WINDOWS_7_SP1.endpoints, _ep(104, "dicom")),
+    endpoints=(*WINDOWS_7_SP1.endpoints, endpoint(104, "dicom")),
     os_cpe=WINDOWS_7_SP1.os_cpe,
 )
 XRAY = DeviceProfile(
@@ -214,7 +214,7 @@ XRAY = DeviceProfile(
     WINDOWS_7_SP1.name,
     "vendor_approval",
     "Radiology",
-    endpoints=(*WINDOWS_7_SP1.endpoints, _ep(104, "dicom")),
+    endpoints=(*WINDOWS_7_SP1.endpoints, endpoint(104, "dicom")),
     components=(
         ComponentSpec(
             name="AXIOM Multix M firmware",
@@ -234,7 +234,7 @@ ULTRASOUND = DeviceProfile(
     "Windows 10 IoT",
     "vendor_approval",
     "Radiology",
-    endpoints=(_ep(104, "dicom"),),
+    endpoints=(endpoint(104, "dicom"),),
 )
 IP_CAMERA = DeviceProfile(
     "IP camera",
@@ -245,7 +245,7 @@ IP_CAMERA = DeviceProfile(
     "AXIS OS",
     "yes",
     "Facilities",
-    endpoints=(_ep(80, "http"), _ep(554, "rtsp")),
+    endpoints=(endpoint(80, "http"), endpoint(554, "rtsp")),
 )
 BADGE_READER = DeviceProfile(
     "badge reader",
@@ -256,7 +256,7 @@ BADGE_READER = DeviceProfile(
     "Embedded",
     "vendor_approval",
     "Facilities",
-    endpoints=(_ep(4070, "unknown"),),
+    endpoints=(endpoint(4070, "unknown"),),
 )
 PRINTER = DeviceProfile(
     "printer",
@@ -267,7 +267,7 @@ PRINTER = DeviceProfile(
     "HP FutureSmart",
     "yes",
     "Administration",
-    endpoints=(_ep(9100, "jetdirect"), _ep(443, "https")),
+    endpoints=(endpoint(9100, "jetdirect"), endpoint(443, "https")),
 )
 DEVICE_MIX: tuple[tuple[DeviceProfile, float], ...] = (
     (INFUSION_PUMP, 0.35),

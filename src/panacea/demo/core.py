@@ -15,18 +15,9 @@ from panacea.demo.catalogue import (
     WINDOWS_2019,
     OsProfile,
     cpe,
+    endpoint,
 )
 from panacea.inventory.importers.inventory_schema import AssetSpec, ComponentSpec, EndpointSpec
-
-
-def _ep(
-    port: int,
-    service: str,
-    product: str | None = None,
-    version: str | None = None,
-    cpe_: str | None = None,
-) -> EndpointSpec:
-    return EndpointSpec(port=port, service=service, product=product, version=version, cpe=cpe_)
 
 
 def _comp(
@@ -82,8 +73,8 @@ def _perimeter() -> list[dict[str, object]]:
             "criticality": "critical",
             "patchable": "yes",
             "endpoints": [
-                _ep(443, "https", "Fortinet FortiGate SSL VPN", "6.0.4", fortios),
-                _ep(10443, "https", "Fortinet FortiGate SSL VPN", "6.0.4", fortios),
+                endpoint(443, "https", "Fortinet FortiGate SSL VPN", "6.0.4", fortios),
+                endpoint(10443, "https", "Fortinet FortiGate SSL VPN", "6.0.4", fortios),
             ],
         },
         {
@@ -97,7 +88,7 @@ def _perimeter() -> list[dict[str, object]]:
             "department": "IT",
             "criticality": "high",
             "os_cpe": cpe("o", "citrix", "application_delivery_controller_firmware", "13.0"),
-            "endpoints": [_ep(443, "https", "Citrix NetScaler Gateway", "13.0-47.24")],
+            "endpoints": [endpoint(443, "https", "Citrix NetScaler Gateway", "13.0-47.24")],
             "components": [
                 _comp(
                     "Citrix ADC MPX",
@@ -117,8 +108,8 @@ def _perimeter() -> list[dict[str, object]]:
             WINDOWS_2016_PATCHED,
             "IT",
             "high",
-            _ep(443, "https", "Microsoft Exchange OWA", "15.1.2176"),
-            _ep(25, "smtp", "Microsoft ESMTP"),
+            endpoint(443, "https", "Microsoft Exchange OWA", "15.1.2176"),
+            endpoint(25, "smtp", "Microsoft ESMTP"),
             components=(
                 _comp(
                     "Microsoft Exchange Server 2016 CU19",
@@ -134,10 +125,12 @@ def _perimeter() -> list[dict[str, object]]:
             UBUNTU_2204,
             "IT",
             "medium",
-            _ep(
+            endpoint(
                 443, "https", "Apache httpd", "2.4.49", cpe("a", "apache", "http_server", "2.4.49")
             ),
-            _ep(80, "http", "Apache httpd", "2.4.49", cpe("a", "apache", "http_server", "2.4.49")),
+            endpoint(
+                80, "http", "Apache httpd", "2.4.49", cpe("a", "apache", "http_server", "2.4.49")
+            ),
         ),
         _server(
             "mft-01",
@@ -145,7 +138,7 @@ def _perimeter() -> list[dict[str, object]]:
             WINDOWS_2016_PATCHED,
             "Laboratory",
             "high",
-            _ep(443, "https", "MOVEit Transfer", "2021.0.6"),
+            endpoint(443, "https", "MOVEit Transfer", "2021.0.6"),
             components=(
                 _comp(
                     "MOVEit Transfer",
@@ -164,7 +157,7 @@ def _perimeter() -> list[dict[str, object]]:
             "firmware": "10.2.9",
             "department": "IT",
             "criticality": "critical",
-            "endpoints": [_ep(443, "https", "GlobalProtect portal", "10.2.9")],
+            "endpoints": [endpoint(443, "https", "GlobalProtect portal", "10.2.9")],
             # NVD had not yet analysed CVE-2024-3400 (no configurations): the hospital lists it.
             "known_cves": ["CVE-2024-3400"],
         },
@@ -179,7 +172,7 @@ def _perimeter() -> list[dict[str, object]]:
             "department": "IT",
             "criticality": "high",
             "endpoints": [
-                _ep(
+                endpoint(
                     443,
                     "https",
                     "BIG-IP APM",
@@ -200,7 +193,7 @@ def _perimeter() -> list[dict[str, object]]:
             "department": "IT",
             "criticality": "high",
             "endpoints": [
-                _ep(
+                endpoint(
                     443,
                     "https",
                     "Pulse Connect Secure",
@@ -215,7 +208,7 @@ def _perimeter() -> list[dict[str, object]]:
             WINDOWS_2019,
             "IT",
             "high",
-            _ep(
+            endpoint(
                 8040,
                 "http",
                 "ConnectWise ScreenConnect",
@@ -227,7 +220,7 @@ def _perimeter() -> list[dict[str, object]]:
 
 
 def _clinical_servers() -> list[dict[str, object]]:
-    mssql = _ep(1433, "ms-sql-s", "Microsoft SQL Server 2012", "11.0.7001")
+    mssql = endpoint(1433, "ms-sql-s", "Microsoft SQL Server 2012", "11.0.7001")
     return [
         _server(
             "ehr-db-01",
@@ -245,7 +238,7 @@ def _clinical_servers() -> list[dict[str, object]]:
             WINDOWS_2016_OLD,
             "IT",
             "critical",
-            _ep(443, "https", "Microsoft IIS httpd", "10.0"),
+            endpoint(443, "https", "Microsoft IIS httpd", "10.0"),
             controls=["edr", "backups"],
         ),
         _server(
@@ -254,7 +247,7 @@ def _clinical_servers() -> list[dict[str, object]]:
             WINDOWS_2016_OLD,
             "IT",
             "critical",
-            _ep(443, "https", "Microsoft IIS httpd", "10.0"),
+            endpoint(443, "https", "Microsoft IIS httpd", "10.0"),
             controls=["edr", "backups"],
         ),
         _server(
@@ -263,14 +256,14 @@ def _clinical_servers() -> list[dict[str, object]]:
             UBUNTU_2204,
             "IT",
             "critical",
-            _ep(
+            endpoint(
                 8443,
                 "https",
                 "Mirth Connect",
                 "4.3.0",
                 cpe("a", "nextgen", "mirth_connect", "4.3.0"),
             ),
-            _ep(6661, "hl7-mllp", "Mirth Connect MLLP listener"),
+            endpoint(6661, "hl7-mllp", "Mirth Connect MLLP listener"),
             components=(
                 _comp(
                     "activemq-client",
@@ -286,8 +279,8 @@ def _clinical_servers() -> list[dict[str, object]]:
             DEBIAN_12,
             "Radiology",
             "critical",
-            _ep(104, "dicom", "DCMTK storescp", "3.6.6"),
-            _ep(443, "https", "PACS web viewer"),
+            endpoint(104, "dicom", "DCMTK storescp", "3.6.6"),
+            endpoint(443, "https", "PACS web viewer"),
             components=(
                 _comp("dcmtk", "3.6.6", purl="pkg:generic/dcmtk@3.6.6"),
                 _comp(
@@ -304,7 +297,9 @@ def _clinical_servers() -> list[dict[str, object]]:
             DEBIAN_12,
             "Radiology",
             "high",
-            _ep(8042, "http", "Orthanc", "1.11.0", cpe("a", "orthanc-server", "orthanc", "1.11.0")),
+            endpoint(
+                8042, "http", "Orthanc", "1.11.0", cpe("a", "orthanc-server", "orthanc", "1.11.0")
+            ),
         ),
         _server(
             "lis-01",
@@ -312,7 +307,7 @@ def _clinical_servers() -> list[dict[str, object]]:
             WINDOWS_2012,
             "Laboratory",
             "critical",
-            _ep(443, "https", "Laboratory information system"),
+            endpoint(443, "https", "Laboratory information system"),
             controls=["backups"],
         ),
         _server(
@@ -321,7 +316,7 @@ def _clinical_servers() -> list[dict[str, object]]:
             WINDOWS_2016_PATCHED,
             "Pharmacy",
             "high",
-            _ep(443, "https", "Pharmacy dispensing"),
+            endpoint(443, "https", "Pharmacy dispensing"),
             controls=["edr", "backups"],
         ),
         _server(
@@ -330,7 +325,7 @@ def _clinical_servers() -> list[dict[str, object]]:
             UBUNTU_2204,
             "IT",
             "high",
-            _ep(
+            endpoint(
                 61616,
                 "openwire",
                 "Apache ActiveMQ",
@@ -338,7 +333,9 @@ def _clinical_servers() -> list[dict[str, object]]:
                 cpe("a", "apache", "activemq", "5.17.3"),
             ),
         ),
-        _server("print-01", "clinical-lan", WINDOWS_2012, "IT", "medium", _ep(9100, "jetdirect")),
+        _server(
+            "print-01", "clinical-lan", WINDOWS_2012, "IT", "medium", endpoint(9100, "jetdirect")
+        ),
     ]
 
 
@@ -350,8 +347,8 @@ def _infrastructure() -> list[dict[str, object]]:
             WINDOWS_2019,
             "IT",
             "critical",
-            _ep(88, "kerberos-sec"),
-            _ep(389, "ldap"),
+            endpoint(88, "kerberos-sec"),
+            endpoint(389, "ldap"),
             controls=["edr", "backups"],
         ),
         _server(
@@ -360,8 +357,8 @@ def _infrastructure() -> list[dict[str, object]]:
             WINDOWS_2019,
             "IT",
             "critical",
-            _ep(88, "kerberos-sec"),
-            _ep(389, "ldap"),
+            endpoint(88, "kerberos-sec"),
+            endpoint(389, "ldap"),
             controls=["edr", "backups"],
         ),
         _server("file-01", "admin-lan", WINDOWS_2008_R2, "IT", "medium", controls=["backups"]),
@@ -371,7 +368,7 @@ def _infrastructure() -> list[dict[str, object]]:
             WINDOWS_2019,
             "IT",
             "critical",
-            _ep(9392, "http", "Veeam Backup"),
+            endpoint(9392, "http", "Veeam Backup"),
             controls=["edr"],
         ),
         {
@@ -382,7 +379,7 @@ def _infrastructure() -> list[dict[str, object]]:
             "department": "IT",
             "criticality": "critical",
             "endpoints": [
-                _ep(
+                endpoint(
                     443,
                     "https",
                     "VMware vCenter Server",
@@ -403,7 +400,10 @@ def _infrastructure() -> list[dict[str, object]]:
             "firmware": "17.3.4",
             "department": "IT",
             "criticality": "critical",
-            "endpoints": [_ep(443, "https", "Cisco IOS XE web UI", "17.3.4"), _ep(22, "ssh")],
+            "endpoints": [
+                endpoint(443, "https", "Cisco IOS XE web UI", "17.3.4"),
+                endpoint(22, "ssh"),
+            ],
         },
     ]
 
@@ -421,7 +421,7 @@ def _device_systems() -> list[dict[str, object]]:
             "department": "Intensive Care",
             "criticality": "critical",
             "patchable": "no",
-            "endpoints": [_ep(443, "https", "Alaris Gateway web"), _ep(5000, "unknown")],
+            "endpoints": [endpoint(443, "https", "Alaris Gateway web"), endpoint(5000, "unknown")],
             "components": [
                 _comp(
                     "Alaris Gateway Workstation firmware",
@@ -447,7 +447,7 @@ def _device_systems() -> list[dict[str, object]]:
             "department": "Intensive Care",
             "criticality": "critical",
             "patchable": "vendor_approval",
-            "endpoints": [_ep(22, "ssh"), _ep(5900, "vnc")],
+            "endpoints": [endpoint(22, "ssh"), endpoint(5900, "vnc")],
             "components": [
                 _comp(
                     "CARESCAPE Central Station firmware",
@@ -472,7 +472,7 @@ def _device_systems() -> list[dict[str, object]]:
             "department": "Intensive Care",
             "criticality": "critical",
             "patchable": "no",
-            "endpoints": [_ep(5900, "vnc"), _ep(445, "microsoft-ds")],
+            "endpoints": [endpoint(5900, "vnc"), endpoint(445, "microsoft-ds")],
             "components": [
                 _comp(
                     "ApexPro firmware",

@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from panacea.db.base import utcnow
-from panacea.risk.attack_graph import AttackGraph, NodeKind
+from panacea.risk.attack_graph import AttackGraph
 from panacea.risk.construction import BuiltGraph, build_attack_graph
 from panacea.risk.errors import RiskModelError
 from panacea.risk.impact import RiskMatrix, ServiceImpact, assess_service, rank
@@ -107,14 +107,3 @@ def assess_inputs(inputs: RiskInputs, options: AssessmentOptions) -> Assessment:
 def assess(session: Session, organisation_id: int, options: AssessmentOptions) -> Assessment:
     """Load the organisation's model from the database and assess it."""
     return assess_inputs(load_inputs(session, organisation_id), options)
-
-
-def is_action(graph: AttackGraph, node: int) -> bool:
-    return int(graph.kind[node]) in {
-        NodeKind.ENTRY,
-        NodeKind.EXPLOIT,
-        NodeKind.PHISH,
-        NodeKind.LOGON,
-        NodeKind.HARVEST,
-        NodeKind.HUMAN,
-    }

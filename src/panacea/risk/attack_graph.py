@@ -44,11 +44,6 @@ class NodeKind(IntEnum):
     HUMAN = 24  # a person on an asset who can be tricked (UI:R)
 
 
-ACTION_KINDS = frozenset(
-    {NodeKind.ENTRY, NodeKind.EXPLOIT, NodeKind.PHISH, NodeKind.LOGON, NodeKind.HARVEST}
-)
-
-
 @dataclass(frozen=True)
 class AttackGraph:
     """Frozen arrays of the graph. ``parents[indptr[i]:indptr[i+1]]`` are node i's parents."""
