@@ -161,3 +161,52 @@ def test_readme_quick_start_has_two_commands() -> None:
     section = text.split("## Quick start", 1)[1].split("\n## ", 1)[0]
     assert section.count("```bash") == 2
     assert (TEST_DATA.parent.parent / ".ci" / "run").stat().st_mode & 0o111
+
+
+def test_expired_acceptance_reopens_at_the_next_import(
+    demo_db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import select
+
+    from panacea.db.engine import create_db_engine
+    from panacea.findings.models import Finding
+
+    argv = ["--db", demo_db, "findings", "list", "--org", ORG, "--format", "json"]
+    target = _json(capsys, argv)["findings"][1]  # type: ignore[index]
+    fid = str(target["id"])
+    assert (
+        main(
+            [
+                "--db",
+                demo_db,
+                "findings",
+                "set-status",
+                fid,
+                "--status",
+                "accepted",
+                "--reason",
+                "compensating control",
+                "--approver",
+                "CISO",
+                "--expires",
+                "2099-01-01",
+            ]
+        )
+        == 0
+    )
+    engine = create_db_engine(demo_db)
+    with engine.begin() as conn:  # time passes: the acceptance ends
+        conn.execute(
+            Finding.__table__.update()
+            .where(Finding.id == int(fid))
+            .values(accepted_until=datetime.now(UTC) - timedelta(days=1))
+        )
+    inventory = tmp_path / "empty.yaml"
+    inventory.write_text("zones: []\n")
+    assert main(["--db", demo_db, "import", "inventory", str(inventory), "--org", ORG]) == 0
+    with engine.connect() as conn:
+        status = conn.execute(select(Finding.status).where(Finding.id == int(fid))).scalar_one()
+    engine.dispose()
+    assert status == "open"

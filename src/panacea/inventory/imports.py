@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from panacea.db.base import utcnow
 from panacea.db.engine import session_scope
+from panacea.findings.service import reopen_expired_acceptances
 from panacea.inventory.errors import ImportFileError, InventoryError
 from panacea.inventory.importers.interface import ImportContext, Importer, ImportReport
 from panacea.inventory.service import ensure_organisation
@@ -57,9 +58,13 @@ def import_bytes(
 
 
 def rematch(session: Session, organisation_id: int, report: ImportReport) -> None:
-    """Match the assets an import touched against vulnerability knowledge, in its transaction."""
+    """Match the assets an import touched against vulnerability knowledge, in its transaction.
+
+    Risk acceptances that have expired reopen first, so that matching sees them as open.
+    """
     from panacea.vulndb.matching import match_organisation
 
+    reopen_expired_acceptances(session, organisation_id)
     if not report.touched_asset_ids:
         return
     result = match_organisation(session, organisation_id, asset_ids=report.touched_asset_ids)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from panacea.findings.service import reopen_expired_acceptances
 from panacea.risk.assessment import Assessment, AssessmentOptions, assess
 from panacea.risk.report_json import snapshot_of
 from panacea.risk.snapshot import store_snapshot
@@ -16,7 +17,11 @@ def run_assessment(
     *,
     trigger: str = "assessment",
 ) -> Assessment:
-    """Assess the organisation and store the result as a risk snapshot (same transaction)."""
+    """Assess the organisation and store the result as a risk snapshot (same transaction).
+
+    Expired risk acceptances reopen first: an acceptance past its date is no longer a decision.
+    """
+    reopen_expired_acceptances(session, organisation_id)
     assessment = assess(session, organisation_id, options)
     store_snapshot(session, snapshot_of(assessment, trigger=trigger))
     return assessment
