@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite:///panacea.db"
@@ -29,6 +29,50 @@ class Settings(BaseSettings):
     epss_url: str = "https://epss.empiricalsecurity.com/epss_scores-current.csv.gz"
     feed_timeout_seconds: float = 60.0
     data_dir: Path = Path(".")
+
+    # --- serving (panacea serve) -------------------------------------------------------------
+    # The address users type: WebAuthn binds passkeys to its host name (an IP is not allowed).
+    public_url: str = "http://localhost:8000"
+    # "demo" relaxes nothing but the secrets check: a demo may run on generated keys.
+    demo_mode: bool = False
+    # Signs OIDC state and other short-lived values. Required outside demo mode.
+    secret_key: SecretStr | None = None
+    cors_origins: list[str] = Field(default_factory=list)
+    max_request_bytes: int = 1_048_576
+    max_upload_bytes: int = 50 * 1_048_576
+    # Behind a TLS-terminating proxy, trust its X-Forwarded-* headers from these addresses.
+    trusted_proxies: list[str] = Field(default_factory=list)
+
+    # --- sessions and tokens ------------------------------------------------------------------
+    session_idle_minutes: float = 30.0
+    session_absolute_hours: float = 12.0
+    api_token_max_days: int = 365
+
+    # --- keys (kept outside the database) ------------------------------------------------------
+    # Key-encryption key for envelope encryption of sensitive fields: a file of 32 random bytes
+    # (base64) or the value itself. Rotated with `panacea keys rotate`.
+    kek_file: Path | None = None
+    kek: SecretStr | None = None
+    # Ed25519 private key (PEM) that signs audit checkpoints.
+    audit_signing_key_file: Path | None = None
+    # Append-only file that receives every checkpoint (the external witness).
+    audit_checkpoint_file: Path | None = None
+    audit_checkpoint_every: int = 100
+
+    # --- alerts and SIEM ----------------------------------------------------------------------
+    syslog_host: str | None = None
+    syslog_port: int = 514
+    syslog_protocol: str = "udp"
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_sender: str = "panacea@localhost"
+
+    # --- single sign-on (OpenID Connect) ------------------------------------------------------
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: SecretStr | None = None
+    oidc_groups_claim: str = "groups"
+    oidc_organisation: str | None = None
 
 
 @lru_cache(maxsize=1)

@@ -1,0 +1,1 @@
+"""Identity and access: users, roles, authentication, break-glass and the audit log."""
