@@ -9,8 +9,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from panacea.cli.main import main
+from panacea.db.engine import create_db_engine
+from panacea.identity.audit_records import AuditEntry
 from tests.conftest import REPO, TEST_DATA
 
 ORG = "Demo General Hospital"
@@ -104,6 +107,16 @@ def test_findings_list_and_set_status(demo_db: str, capsys: pytest.CaptureFixtur
     changed = next(f for f in after["findings"] if f["id"] == eternal["id"])  # type: ignore[attr-defined]
     assert changed["status"] == "accepted"
     assert changed["approver"] == "CISO"
+    # The acceptance is in the audit log; the refused attempt before it left nothing there.
+    engine = create_db_engine(demo_db)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(AuditEntry.action, AuditEntry.target, AuditEntry.via).where(
+                AuditEntry.action == "risk.accepted"
+            )
+        ).all()
+    engine.dispose()
+    assert [tuple(r) for r in rows] == [("risk.accepted", f"finding:{fid}", "cli")]
 
 
 def test_bad_import_is_one_line_on_stderr(

@@ -10,7 +10,7 @@ from panacea import __version__
 from panacea.api import organisations
 from panacea.api.context import AppContext
 from panacea.api.hardening import BodyLimit, SecurityHeaders
-from panacea.api.problems import install_problem_handlers
+from panacea.api.problems import COMMON_RESPONSES, install_problem_handlers
 from panacea.config import Settings, get_settings
 from panacea.db.engine import open_database
 
@@ -41,7 +41,7 @@ def create_app(
         settings=settings, sessions=sessions or open_database(settings.database_url)
     )
     install_problem_handlers(app)
-    api = APIRouter(prefix=API_PREFIX)
+    api = APIRouter(prefix=API_PREFIX, responses=COMMON_RESPONSES)
 
     @api.get("/health", tags=["platform"], summary="Liveness (no authentication)")
     def health() -> dict[str, str]:

@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel
 from sqlalchemy import select
 
 from panacea.api.deps import CurrentPrincipal, Db, require
-from panacea.api.pagination import DEFAULT_LIMIT, Page, paginate
+from panacea.api.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, paginate
 from panacea.identity.models import Membership
 from panacea.identity.principal import OrgAccess
 from panacea.identity.roles import Permission
@@ -30,8 +30,8 @@ class OrganisationOut(BaseModel):
 def list_organisations(
     principal: CurrentPrincipal,
     db: Db,
-    cursor: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+    limit: Limit = DEFAULT_LIMIT,
 ) -> Page[OrganisationOut]:
     stmt = (
         select(Organisation)

@@ -11,8 +11,9 @@ import base64
 import binascii
 import json
 from collections.abc import Callable, Sequence
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
+from fastapi import Query
 from pydantic import BaseModel
 from sqlalchemy import Select
 from sqlalchemy.orm import InstrumentedAttribute, Session
@@ -22,6 +23,18 @@ from panacea.api.problems import ProblemError
 T = TypeVar("T")
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
+
+
+# Every list route takes these two query parameters.
+Cursor = Annotated[
+    str | None,
+    Query(
+        max_length=400,
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="Opaque cursor from the previous page's `next`",
+    ),
+]
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size")]
 
 
 class Page(BaseModel, Generic[T]):

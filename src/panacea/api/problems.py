@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from panacea.errors import PanaceaError
@@ -151,15 +152,33 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, _from_unexpected)
 
 
-# OpenAPI: every route may answer with these.
-PROBLEM_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "type": {"type": "string"},
-        "title": {"type": "string"},
-        "status": {"type": "integer"},
-        "detail": {"type": "string"},
-        "instance": {"type": "string"},
-    },
-    "required": ["type", "title", "status"],
+class Problem(BaseModel):
+    """RFC 9457 problem details, as every error of the API is answered."""
+
+    type: str
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None
+    errors: list[dict[str, str]] | None = None
+
+
+def _problem_response_doc(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        "model": Problem,
+    }
+
+
+# Declared on every API route (the OpenAPI is the contract schemathesis checks responses against).
+COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: _problem_response_doc("Malformed request (bad cursor, bad limit)"),
+    401: _problem_response_doc("Authentication required"),
+    403: _problem_response_doc("Permission denied, CSRF token missing, or second factor needed"),
+    404: _problem_response_doc("Not found, or another organisation's"),
+    409: _problem_response_doc("Conflicts with the current state"),
+    413: _problem_response_doc("Request body too large"),
+    422: _problem_response_doc("Invalid input; names the field"),
+    429: _problem_response_doc("Too many failed attempts; see Retry-After"),
 }

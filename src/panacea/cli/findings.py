@@ -98,4 +98,15 @@ def set_status_command(
             approver=approver,
             expires=_parse_date(expires),
         )
+        state(ctx).audit(
+            session,
+            "risk.accepted" if status is FindingStatus.ACCEPTED else "finding.status_changed",
+            organisation_id=org_id,
+            target=f"finding:{finding.id}",
+            status=finding.status,
+            reason=reason,
+            approver=approver,
+            expires=expires,
+            recorded_actor=actor,
+        )
         console.print(f"finding {finding.id} ({finding.cve_id}) is now {finding.status}")

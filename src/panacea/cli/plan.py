@@ -89,6 +89,14 @@ def plan(
         organisation = get_organisation(session, org)
         result = plan_organisation(session, organisation.id, options, budget=budget, cut=cut)
         document = plan_document(result, organisation=org, options=options, budget=budget)
+        state(ctx).audit(
+            session,
+            "plan.created",
+            organisation_id=organisation.id,
+            budget=budget,
+            cut=cut,
+            total_cost=document.get("total_cost"),
+        )
     if output is OutputFormat.JSON:
         print_json(document)
         return

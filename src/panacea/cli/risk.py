@@ -37,6 +37,12 @@ def _run(ctx: typer.Context, org: str, options: AssessmentOptions) -> dict[str, 
     with session_scope(state(ctx).factory()) as session:
         organisation = get_organisation(session, org)
         assessment = run_assessment(session, organisation.id, options)
+        state(ctx).audit(
+            session,
+            "assessment.run",
+            organisation_id=organisation.id,
+            entries=sorted(options.entries),
+        )
         return assessment_document(assessment)
 
 
@@ -116,6 +122,7 @@ def report(
         text = board_report(
             session, organisation.id, org, options, budget=budget, html=out.suffix == ".html"
         )
+        state(ctx).audit(session, "report.exported", organisation_id=organisation.id, file=str(out))
     try:
         out.write_text(text, encoding="utf-8")
     except OSError as e:

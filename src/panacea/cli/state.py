@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import getpass
+import socket
 from dataclasses import dataclass
+from typing import Any
 
 import typer
 from sqlalchemy.orm import Session, sessionmaker
 
 from panacea.db.engine import open_database
+from panacea.identity.audit import AuditEvent, append
 
 
 @dataclass
@@ -21,6 +25,38 @@ class CliState:
         if self._factory is None:
             self._factory = open_database(self.database_url)
         return self._factory
+
+    def audit(
+        self,
+        session: Session,
+        action: str,
+        *,
+        organisation_id: int | None,
+        target: str = "",
+        **details: Any,
+    ) -> None:
+        """Record a command's change in the audit log, in ``session``'s transaction.
+
+        The console has no login: the actor is the operating-system account and host.
+        """
+        append(
+            session,
+            AuditEvent(
+                action=action,
+                organisation_id=organisation_id,
+                actor=f"{_os_user()}@{socket.gethostname()}",
+                via="cli",
+                target=target,
+                details=details,
+            ),
+        )
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (containers)
+        return "unknown"
 
 
 def state(ctx: typer.Context) -> CliState:
