@@ -73,6 +73,12 @@ class Settings(BaseSettings):
     oidc_client_secret: SecretStr | None = None
     oidc_groups_claim: str = "groups"
     oidc_organisation: str | None = None
+    # "client_secret_basic" (default) or "client_secret_post" (RFC 6749 section 2.3.1).
+    oidc_token_auth_method: str = "client_secret_basic"  # noqa: S105 - a method name
+    oidc_scopes: list[str] = Field(default_factory=lambda: ["openid", "email", "profile"])
+    # ID token `acr` values that count as multi-factor (e.g. Keycloak LoA "2", "gold").
+    oidc_mfa_acr_values: list[str] = Field(default_factory=list)
+    oidc_timeout_seconds: float = 10.0
 
 
 @lru_cache(maxsize=1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -13,6 +14,7 @@ from panacea.api.app import create_app
 from panacea.config import Settings
 from panacea.db.engine import create_db_engine
 from panacea.identity.models import Membership, User
+from panacea.identity.passwords import cheap_hashing_for_tests_only, set_password
 from panacea.identity.roles import Role
 from panacea.identity.sessions import SESSION_COOKIE, create_session
 from panacea.inventory.organisation import Organisation
@@ -42,6 +44,17 @@ class ApiWorld:
                 s.add(Membership(user_id=user.id, organisation_id=org_id, role=role.value))
             return user.id
 
+    def give_password(self, user_id: int, password: str) -> None:
+        """Set the user's password through the policy (as the user would)."""
+        with self.sessions.begin() as s:
+            user = s.get(User, user_id)
+            assert user is not None
+            set_password(s, user, password)
+
+    def anonymous_client(self) -> TestClient:
+        """A fresh browser: no cookie, no CSRF header."""
+        return TestClient(self.client.app, base_url="http://localhost:8000")
+
     def session_client(self, user_id: int, *, assurance: str = "mfa") -> TestClient:
         """A client logged in as the user (session created directly, MFA passed)."""
         with self.sessions.begin() as s:
@@ -56,8 +69,16 @@ class ApiWorld:
 
 
 @pytest.fixture
-def api_settings(db_url: str) -> Settings:
-    return Settings(database_url=db_url, demo_mode=True)
+def cheap_hashing() -> Iterator[None]:
+    """argon2 with the smallest parameters for the test (production ones are tested apart)."""
+    with cheap_hashing_for_tests_only():
+        yield
+
+
+@pytest.fixture
+def api_settings(db_url: str, tmp_path: Path) -> Settings:
+    # data_dir: where demo mode generates its KEK for a PostgreSQL database (not the repo).
+    return Settings(database_url=db_url, demo_mode=True, data_dir=tmp_path)
 
 
 @pytest.fixture

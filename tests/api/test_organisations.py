@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 from panacea.identity.roles import Role
 from tests.api.conftest import ApiWorld
 
@@ -50,6 +52,10 @@ def test_pagination_walks_every_organisation_once(api_world: ApiWorld) -> None:
     assert seen == sorted(orgs)
     assert client.get("/api/v1/orgs?cursor=%%%").status_code == 422  # not the cursor alphabet
     assert client.get("/api/v1/orgs?cursor=bm90LWpzb24").status_code == 400  # not one of ours
+    # Well-formed cursors whose key does not fit the id column: 400, not a database error.
+    for key in ('"abc"', str(10**20)):
+        forged = base64.urlsafe_b64encode(f'{{"k":{key}}}'.encode()).decode().rstrip("=")
+        assert client.get(f"/api/v1/orgs?cursor={forged}").status_code == 400
 
 
 def test_security_headers_and_body_limit(api_world: ApiWorld) -> None:

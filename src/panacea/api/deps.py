@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Annotated
 
-from fastapi import Depends, Path, Request
+from fastapi import Depends, Path, Request, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -20,7 +20,9 @@ from panacea.api.context import app_context, client_address
 from panacea.api.problems import ProblemError
 from panacea.db.base import utcnow
 from panacea.identity.audit import AuditEvent, append
+from panacea.identity.breakglass import BREAK_GLASS_HEADER, break_glass_header
 from panacea.identity.memberships import active_grant, membership_of, mfa_roles
+from panacea.identity.models import BreakGlassGrant
 from panacea.identity.principal import OrgAccess, Principal
 from panacea.identity.rbac import allows
 from panacea.identity.roles import Permission, Role
@@ -154,6 +156,7 @@ def require(permission: Permission) -> Callable[..., OrgAccess]:
         principal: CurrentPrincipal,
         db: Db,
         org_id: Annotated[int, Path(ge=1, le=2**31 - 1, description="Organisation id")],
+        response: Response,
     ) -> OrgAccess:
         access = organisation_access(db, principal, org_id)
         needs_mfa = {access.role, access.base_role} & mfa_roles(db, org_id)
@@ -167,6 +170,12 @@ def require(permission: Permission) -> Callable[..., OrgAccess]:
             raise ProblemError(
                 403, f"role {access.role.value} lacks {permission.value}", slug="permission-denied"
             )
+        if access.break_glass_grant_id is not None:
+            # Every response made under break-glass says so, for the UI and for proxies' logs.
+            # The grant was loaded by organisation_access: get() finds it in the session.
+            grant = db.get(BreakGlassGrant, access.break_glass_grant_id)
+            if grant is not None:
+                response.headers[BREAK_GLASS_HEADER] = break_glass_header(grant)
         return access
 
     dependency.__name__ = f"require_{permission.name.lower()}"

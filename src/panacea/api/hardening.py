@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # The API serves JSON only; the dashboard sets its own policy for its pages.
@@ -99,8 +101,6 @@ class BodyLimit:
 
 
 async def _too_large(send: Send, limit: int) -> None:
-    import json
-
     body = json.dumps(
         {
             "type": "urn:panacea:problem:too-large",

@@ -81,13 +81,27 @@ def paginate(
     """Run ``stmt`` (selecting one entity or row) as a keyset page ordered by ``key``."""
     check_limit(limit)
     if cursor is not None:
-        stmt = stmt.where(key > decode_cursor(cursor))
+        stmt = stmt.where(key > _typed_key(decode_cursor(cursor), key))
     rows: Sequence[Any] = session.execute(stmt.order_by(key).limit(limit + 1)).scalars().all()
     more = len(rows) > limit
     rows = rows[:limit]
     items = [convert(r) for r in rows]
     next_cursor = encode_cursor(getattr(rows[-1], key.key)) if more and rows else None
     return Page[T](items=items, next=next_cursor)
+
+
+def _typed_key(value: int | str, key: InstrumentedAttribute[Any]) -> int | str:
+    """The cursor's key, if it fits the key column (else the database would fail, not us)."""
+    typed: int | str = value
+    try:
+        expected = key.type.python_type
+    except NotImplementedError:  # pragma: no cover - every key column we page on has one
+        expected = object
+    if not isinstance(value, expected) or (
+        isinstance(value, int) and not -(2**31) <= value < 2**31
+    ):
+        raise ProblemError(400, "malformed cursor", slug="bad-cursor")
+    return typed
 
 
 def page_of_list(

@@ -21,6 +21,7 @@ from panacea.errors import PanaceaError
 from panacea.identity.errors import (
     AuthenticationError,
     ConflictError,
+    EncryptionError,
     MfaRequiredError,
     NotFoundError,
     PasswordPolicyError,
@@ -83,6 +84,8 @@ _MAPPING: list[tuple[type[PanaceaError], int, str]] = [
     (NotFoundError, 404, "not-found"),
     (PasswordPolicyError, 422, "password-rejected"),
     (ConflictError, 409, "conflict"),
+    # A key the server cannot use is the server's fault, never the request's.
+    (EncryptionError, 500, "server-keys"),
 ]
 
 
@@ -93,8 +96,13 @@ def _from_panacea_error(request: Request, exc: Exception) -> JSONResponse:
             headers = None
             if isinstance(exc, ThrottledError):
                 headers = {"Retry-After": str(exc.retry_after)}
+            detail = str(exc)
+            if status >= 500:
+                # The operator reads the cause in the log; the client learns nothing about keys.
+                log.error("%s on %s %s: %s", slug, request.method, request.url.path, exc)
+                detail = "the server cannot complete this request; its log has the cause"
             return problem_response(
-                status, str(exc), slug=slug, instance=request.url.path, headers=headers
+                status, detail, slug=slug, instance=request.url.path, headers=headers
             )
     # Any other error of ours is a request the platform refuses on purpose (bad input).
     return problem_response(422, str(exc), slug="invalid-request", instance=request.url.path)

@@ -8,7 +8,19 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from panacea.cli import assets, demo, feeds, findings, imports, plan, risk
+from panacea.cli import (
+    assets,
+    audit,
+    demo,
+    feeds,
+    findings,
+    imports,
+    keys,
+    plan,
+    risk,
+    serve,
+    users,
+)
 from panacea.cli.render import errors
 from panacea.cli.state import CliState
 from panacea.config import get_settings
@@ -21,14 +33,18 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(imports.app, name="import")
+app.add_typer(audit.app, name="audit")
 app.add_typer(feeds.app, name="feeds")
 app.add_typer(assets.app, name="assets")
 app.add_typer(findings.app, name="findings")
+app.add_typer(keys.app, name="keys")
+app.add_typer(users.app, name="users")
 app.command(name="demo")(demo.demo)
 app.command(name="assess")(risk.assess)
 app.command(name="paths")(risk.paths)
 app.command(name="plan")(plan.plan)
 app.command(name="report")(risk.report)
+app.command(name="serve")(serve.serve)
 
 
 @app.callback()

@@ -10,8 +10,10 @@ from typing import Any
 import typer
 from sqlalchemy.orm import Session, sessionmaker
 
+from panacea.config import get_settings
 from panacea.db.engine import open_database
 from panacea.identity.audit import AuditEvent, append
+from panacea.identity.audit_forwarding import install_audit_forwarding
 
 
 @dataclass
@@ -24,6 +26,9 @@ class CliState:
         """The session factory of the selected database, opened (and migrated) once."""
         if self._factory is None:
             self._factory = open_database(self.database_url)
+            # Changes made at the console reach the SIEM and the checkpoints like the API's.
+            settings = get_settings().model_copy(update={"database_url": self.database_url})
+            install_audit_forwarding(self._factory, settings)
         return self._factory
 
     def audit(

@@ -37,7 +37,9 @@ def create_db_engine(url: str) -> Engine:
         # generic plan for the chunked IN (...) lookups is many times slower than a custom one.
         connect_args["prepare_threshold"] = None
     try:
-        engine = create_engine(url, future=True, connect_args=connect_args)
+        # hide_parameters: values (tokens, CSRF secrets, personal data) never appear in the text
+        # of a database error, which may reach a log.
+        engine = create_engine(url, future=True, connect_args=connect_args, hide_parameters=True)
     except (SQLAlchemyError, ImportError, ValueError) as e:
         raise StorageError(f"cannot open database {url!r}: {e}") from e
     if engine.dialect.name == "sqlite":

@@ -3,6 +3,7 @@
 from panacea.db.base import Base
 from panacea.findings.models import Finding, FindingStatusChange
 from panacea.identity.audit_records import AuditCheckpoint, AuditEntry, AuditHead
+from panacea.identity.key_records import DataKey
 from panacea.identity.models import (
     AddressFailure,
     ApiToken,
@@ -30,6 +31,7 @@ from panacea.inventory.organisation import Organisation
 from panacea.inventory.overrides import MitigationCost, PurlCpeRule
 from panacea.inventory.people import Account, AccountLogon, StaffGroup, StaffWorkstation
 from panacea.risk.snapshot import RiskSnapshot
+from panacea.risk.stored_plans import RiskPlan
 from panacea.vulndb.models import FeedState, Vulnerability, VulnerableProduct
 
 __all__ = [
@@ -46,6 +48,7 @@ __all__ = [
     "BreakGlassGrant",
     "ClinicalService",
     "Component",
+    "DataKey",
     "Endpoint",
     "FeedState",
     "Finding",
@@ -61,6 +64,7 @@ __all__ = [
     "ReachabilityRule",
     "RecoveryCode",
     "RedundancyGroup",
+    "RiskPlan",
     "RiskSnapshot",
     "SecurityPolicy",
     "ServiceAssetDependency",

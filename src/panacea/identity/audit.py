@@ -3,8 +3,12 @@
 Each organisation has one hash chain (platform-wide events such as a failed login for an
 unknown e-mail go to the ``platform`` chain). An entry is appended in the caller's
 transaction, so a change and its record commit or roll back together; writers lock the
-chain's head row (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite serialises writers), so
-two concurrent writers can never give two entries the same predecessor.
+chain's head row (``SELECT ... FOR UPDATE`` on PostgreSQL; on SQLite, which has no row locks,
+the database write lock is taken before the head is read), so two concurrent writers can never
+give two entries the same predecessor.
+
+What the hash covers (:func:`hashed_fields`, :func:`entry_digest`) is the contract that
+:mod:`panacea.identity.audit_verify` checks; changing it invalidates every stored chain.
 """
 
 from __future__ import annotations
@@ -12,10 +16,10 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -23,6 +27,8 @@ from panacea.db.base import utcnow
 from panacea.identity.audit_records import AuditEntry, AuditHead, chain_of
 
 GENESIS_HASH = "0" * 64
+# session.info key listing the entries appended in the session's current transaction.
+APPENDED_KEY = "audit_appended"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -53,7 +59,7 @@ def hashed_fields(entry: AuditEntry) -> dict[str, Any]:
         "chain": entry.chain,
         "seq": entry.seq,
         "organisation_id": entry.organisation_id,
-        "at": _timestamp(entry.at),
+        "at": utc_timestamp(entry.at),
         "actor_user_id": entry.actor_user_id,
         "actor": entry.actor,
         "via": entry.via,
@@ -66,14 +72,56 @@ def hashed_fields(entry: AuditEntry) -> dict[str, Any]:
     }
 
 
-def _timestamp(value: datetime) -> str:
-    return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+def entry_json(entry: AuditEntry) -> dict[str, Any]:
+    """The entry as JSON (SIEM, export): its id, the hashed fields, ``prev_hash`` and ``hash``.
+
+    Everything needed to recompute the hash is in it, so a copy kept elsewhere can be checked
+    without the database.
+    """
+    return {
+        "id": entry.id,
+        **hashed_fields(entry),
+        "prev_hash": entry.prev_hash,
+        "hash": entry.hash,
+    }
+
+
+def utc_timestamp(value: datetime) -> str:
+    """RFC 3339 UTC with microseconds (``2025-01-31T08:00:00.000000Z``), as hashed and signed."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _head_query(chain: str) -> Select[AuditHead]:
+    # populate_existing: a session kept across transactions must not trust the head it loaded
+    # in an earlier one (another writer may have moved it since).
+    return (
+        select(AuditHead)
+        .where(AuditHead.chain == chain)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+
+
+def _take_sqlite_write_lock(session: Session, chain: str) -> None:
+    """Take SQLite's database write lock before the head is read.
+
+    SQLite ignores ``FOR UPDATE`` and pysqlite opens a transaction only at the first write, so
+    two writers could both read the same head and the second would fail on the unique
+    (chain, seq) constraint. A no-op UPDATE makes this transaction the one writer (the
+    RESERVED lock, as ``BEGIN IMMEDIATE`` would); others wait up to the busy timeout.
+    """
+    session.execute(
+        update(AuditHead)
+        .where(AuditHead.chain == chain)
+        .values(seq=AuditHead.seq)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _locked_head(session: Session, chain: str) -> AuditHead:
-    head = session.execute(
-        select(AuditHead).where(AuditHead.chain == chain).with_for_update()
-    ).scalar_one_or_none()
+    if session.get_bind().dialect.name == "sqlite":
+        _take_sqlite_write_lock(session, chain)
+    head = session.execute(_head_query(chain)).scalar_one_or_none()
     if head is not None:
         return head
     # First entry of this chain: create the head; a concurrent creator makes us re-read.
@@ -82,13 +130,17 @@ def _locked_head(session: Session, chain: str) -> AuditHead:
             session.add(AuditHead(chain=chain, seq=0, hash=GENESIS_HASH))
     except IntegrityError:
         pass
-    return session.execute(
-        select(AuditHead).where(AuditHead.chain == chain).with_for_update()
-    ).scalar_one()
+    return session.execute(_head_query(chain)).scalar_one()
 
 
 def append(session: Session, event: AuditEvent, *, at: datetime | None = None) -> AuditEntry:
-    """Append ``event`` to its chain in ``session``'s transaction; return the new entry."""
+    """Append ``event`` to its chain in ``session``'s transaction; return the new entry.
+
+    The entry commits or rolls back with the caller's change. It is also listed in
+    ``session.info["audit_appended"]``: once the transaction commits, the hook of
+    :func:`panacea.identity.audit_forwarding.install_audit_forwarding` forwards it to the SIEM
+    and writes the checkpoints that fall due (a rollback forwards nothing).
+    """
     chain = chain_of(event.organisation_id)
     head = _locked_head(session, chain)
     entry = AuditEntry(
@@ -113,5 +165,5 @@ def append(session: Session, event: AuditEvent, *, at: datetime | None = None) -
     head.hash = entry.hash
     session.add(entry)
     session.flush()
-    session.info.setdefault("audit_appended", []).append(entry)
+    session.info.setdefault(APPENDED_KEY, []).append(entry)
     return entry

@@ -11,7 +11,8 @@
         ├── NotFoundError               absent, or another organisation's (the same answer)
         ├── PasswordPolicyError       a new password breaks the policy
         ├── ConflictError               a name or e-mail already taken
-        └── AuditIntegrityError    the audit chain does not verify
+        ├── AuditIntegrityError    the audit chain does not verify
+        └── EncryptionError        a key is missing or wrong, or a sealed value does not verify
 """
 
 from __future__ import annotations
@@ -60,3 +61,7 @@ class ConflictError(IdentityError):
 
 class AuditIntegrityError(IdentityError):
     """The audit log failed verification."""
+
+
+class EncryptionError(IdentityError):
+    """A key-encryption key is missing or wrong, or a sealed value does not verify."""

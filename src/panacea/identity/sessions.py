@@ -87,6 +87,29 @@ def revoke_session(row: UserSession) -> None:
     row.revoked_at = utcnow()
 
 
+def rotate_session(session: Session, row: UserSession, *, user: User) -> tuple[UserSession, str]:
+    """Replace ``row`` by a new session of the same user and revoke it; return row and cookie.
+
+    For a change of privilege (second factor passed): the session token must change with it
+    (OWASP ASVS 4.0 V3.2.1, session fixation), so a cookie planted or seen before the step-up
+    never carries the higher assurance. The new session keeps assurance, address, user agent
+    and ``created_at`` (the absolute timeout still counts from the sign-in); it gets a new CSRF
+    token. The caller raises the assurance of the new row (``mark_second_factor``).
+    """
+    new_row, token = create_session(
+        session,
+        user=user,
+        assurance=row.assurance,
+        client_address=row.client_address,
+        user_agent=row.user_agent,
+    )
+    new_row.created_at = row.created_at
+    new_row.mfa_at = row.mfa_at
+    revoke_session(row)
+    session.flush()
+    return new_row, token
+
+
 def revoke_user_sessions(session: Session, user_id: int) -> int:
     """End every live session of a user (disabled account, leaver, MFA reset); return count."""
     result = session.execute(

@@ -12,6 +12,7 @@ from panacea.db.engine import session_scope
 from panacea.findings.service import reopen_expired_acceptances
 from panacea.inventory.errors import ImportFileError, InventoryError
 from panacea.inventory.importers.interface import ImportContext, Importer, ImportReport
+from panacea.inventory.organisation import Organisation
 from panacea.inventory.service import ensure_organisation
 
 MAX_IMPORT_BYTES = 200 * 1024 * 1024
@@ -41,20 +42,46 @@ def import_bytes(
 
     Raises ImportFileError (and rolls everything back) if the file is bad.
     """
+    importer_for(kind)  # an unknown kind fails before the organisation is created
+    try:
+        with session_scope(factory) as session:
+            org = ensure_organisation(session, organisation)
+            return import_into(session, org, kind, raw, source=source, asset_ref=asset_ref)
+    except SQLAlchemyError as e:
+        raise _refused(source, e) from e
+
+
+def import_into(
+    session: Session,
+    organisation: Organisation,
+    kind: str,
+    raw: bytes,
+    *,
+    source: str,
+    asset_ref: str | None = None,
+) -> ImportReport:
+    """Import ``raw`` into ``organisation`` inside the caller's transaction (the API's request).
+
+    Raises InventoryError for an unknown kind, ImportFileError for a bad file or a write the
+    database refuses; the caller must then roll back, so a bad file changes nothing.
+    """
     importer = importer_for(kind)
     if len(raw) > MAX_IMPORT_BYTES:
         raise ImportFileError(source, None, f"file larger than {MAX_IMPORT_BYTES} bytes")
     try:
-        with session_scope(factory) as session:
-            org = ensure_organisation(session, organisation)
-            context = ImportContext(org, source, utcnow(), asset_ref)
-            report = importer.run(session, raw, context)
-            rematch(session, org.id, report)
-            return report
+        report = importer.run(
+            session, raw, ImportContext(organisation, source, utcnow(), asset_ref)
+        )
+        rematch(session, organisation.id, report)
     except SQLAlchemyError as e:
-        raise ImportFileError(
-            source, None, f"database refused the import: {getattr(e, 'orig', None) or e}"
-        ) from e
+        raise _refused(source, e) from e
+    return report
+
+
+def _refused(source: str, e: SQLAlchemyError) -> ImportFileError:
+    return ImportFileError(
+        source, None, f"database refused the import: {getattr(e, 'orig', None) or e}"
+    )
 
 
 def rematch(session: Session, organisation_id: int, report: ImportReport) -> None:

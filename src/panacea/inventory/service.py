@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from panacea.inventory.assets import Asset, AssetAddress, Endpoint
-from panacea.inventory.errors import UnknownAssetError, UnknownOrganisationError
+from panacea.inventory.errors import InventoryError, UnknownAssetError, UnknownOrganisationError
+from panacea.inventory.network import Zone
 from panacea.inventory.organisation import Organisation
-from panacea.inventory.vocabulary import AddressKind
+from panacea.inventory.vocabulary import AddressKind, Control, Criticality, Patchable
 
 
 def get_organisation(session: Session, name: str) -> Organisation:
@@ -168,3 +171,63 @@ def upsert_endpoint(
     endpoint.cpe = cpe or endpoint.cpe
     session.flush()
     return endpoint, created
+
+
+@dataclass(frozen=True)
+class ZoneChoice:
+    """The zone an asset is moved to; ``zone_id`` None takes it out of every zone."""
+
+    zone_id: int | None
+
+
+@dataclass(frozen=True)
+class AssetEdit:
+    """What a person changes on an asset; a None field is left as it is."""
+
+    criticality: Criticality | None = None
+    patchable: Patchable | None = None
+    controls: frozenset[Control] | None = None
+    zone: ZoneChoice | None = None
+
+
+def edit_asset(session: Session, asset: Asset, edit: AssetEdit) -> dict[str, dict[str, Any]]:
+    """Apply ``edit`` to ``asset``; return ``{field: {"old": ..., "new": ...}}`` of what changed.
+
+    Raises InventoryError if the zone is not one of the asset's organisation (the same message
+    whether it exists elsewhere or not at all).
+    """
+    changes: dict[str, dict[str, Any]] = {}
+
+    def put(name: str, old: Any, new: Any) -> None:
+        if old != new:
+            changes[name] = {"old": old, "new": new}
+            setattr(asset, name, new)
+
+    if edit.criticality is not None:
+        put("criticality", asset.criticality, edit.criticality.value)
+    if edit.patchable is not None:
+        put("patchable", asset.patchable, edit.patchable.value)
+    if edit.controls is not None:
+        put("controls", list(asset.controls), sorted(c.value for c in edit.controls))
+    if edit.zone is not None:
+        zone_id = edit.zone.zone_id
+        if zone_id is not None and not _zone_of(session, asset.organisation_id, zone_id):
+            raise InventoryError(f"zone_id: no zone {zone_id} in this organisation")
+        put("zone_id", asset.zone_id, zone_id)
+    session.flush()
+    return changes
+
+
+def _zone_of(session: Session, organisation_id: int, zone_id: int) -> bool:
+    found = session.scalar(
+        select(Zone.id).where(Zone.id == zone_id, Zone.organisation_id == organisation_id)
+    )
+    return found is not None
+
+
+def organisation_by_id(session: Session, organisation_id: int) -> Organisation:
+    """The organisation with id ``organisation_id``; raise UnknownOrganisationError if none."""
+    org = session.get(Organisation, organisation_id)
+    if org is None:
+        raise UnknownOrganisationError(str(organisation_id))
+    return org

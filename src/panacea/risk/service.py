@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy.orm import Session
 
 from panacea.findings.service import reopen_expired_acceptances
 from panacea.risk.assessment import Assessment, AssessmentOptions, assess
-from panacea.risk.report_json import snapshot_of
-from panacea.risk.snapshot import store_snapshot
+from panacea.risk.report_json import assessment_document, snapshot_of
+from panacea.risk.snapshot import RiskSnapshot, store_snapshot
 
 
 def run_assessment(
@@ -21,7 +23,31 @@ def run_assessment(
 
     Expired risk acceptances reopen first: an acceptance past its date is no longer a decision.
     """
+    return assess_and_record(session, organisation_id, options, trigger=trigger)[0]
+
+
+def assess_and_record(
+    session: Session,
+    organisation_id: int,
+    options: AssessmentOptions,
+    *,
+    trigger: str = "assessment",
+) -> tuple[Assessment, RiskSnapshot]:
+    """``run_assessment``, also returning the snapshot it stored (flushed: it has its id)."""
     reopen_expired_acceptances(session, organisation_id)
     assessment = assess(session, organisation_id, options)
-    store_snapshot(session, snapshot_of(assessment, trigger=trigger))
-    return assessment
+    snapshot = store_snapshot(session, snapshot_of(assessment, trigger=trigger))
+    return assessment, snapshot
+
+
+def service_scenarios(
+    session: Session, organisation_id: int, service_key: str, options: AssessmentOptions
+) -> dict[str, Any] | None:
+    """The service ``service_key`` of a fresh assessment document, scenarios included.
+
+    Nothing is stored (no snapshot): this answers a question, it does not record a result.
+    None if the organisation has no service with that key.
+    """
+    document = assessment_document(assess(session, organisation_id, options))
+    services: list[dict[str, Any]] = document["services"]
+    return next((s for s in services if s["key"] == service_key), None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Float, String, select
+from sqlalchemy import JSON, Float, Select, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from panacea.db.base import Base, OrgOwned, utcnow
@@ -41,3 +41,34 @@ def list_snapshots(
         .limit(limit)
     ).all()
     return list(reversed(rows))
+
+
+def snapshots_query(
+    organisation_id: int, *, since: datetime | None = None, until: datetime | None = None
+) -> Select[RiskSnapshot]:
+    """The organisation's snapshots generated in ``[since, until)`` (either bound optional)."""
+    stmt = select(RiskSnapshot).where(RiskSnapshot.organisation_id == organisation_id)
+    if since is not None:
+        stmt = stmt.where(RiskSnapshot.generated_at >= since)
+    if until is not None:
+        stmt = stmt.where(RiskSnapshot.generated_at < until)
+    return stmt
+
+
+def snapshot_in(session: Session, organisation_id: int, snapshot_id: int) -> RiskSnapshot | None:
+    """Snapshot ``snapshot_id`` if the organisation owns it, else None."""
+    return session.scalar(
+        select(RiskSnapshot).where(
+            RiskSnapshot.id == snapshot_id, RiskSnapshot.organisation_id == organisation_id
+        )
+    )
+
+
+def latest_snapshot(session: Session, organisation_id: int) -> RiskSnapshot | None:
+    """The organisation's newest snapshot, or None before its first assessment."""
+    return session.scalar(
+        select(RiskSnapshot)
+        .where(RiskSnapshot.organisation_id == organisation_id)
+        .order_by(RiskSnapshot.generated_at.desc(), RiskSnapshot.id.desc())
+        .limit(1)
+    )

@@ -85,7 +85,14 @@ def test_canonical_cpe_is_idempotent(part: str, vendor: str, product: str, versi
 )
 def test_canonical_purl_is_idempotent(purl_type: str, name: str, version: str) -> None:
     namespace = "org.example" if purl_type == "maven" else None
-    text = PackageURL(type=purl_type, namespace=namespace, name=name, version=version).to_string()
+    try:
+        text = PackageURL(
+            type=purl_type, namespace=namespace, name=name, version=version
+        ).to_string()
+    except (ValueError, TypeError):
+        # packageurl-python refuses (or fails on) some names when writing: nothing to parse then.
+        assume(False)
+        return
     try:
         once = canonical_purl(text)
     except ValueError:

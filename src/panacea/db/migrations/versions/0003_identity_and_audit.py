@@ -2,7 +2,7 @@
 
 Revision ID: 0003
 Revises: 0002
-Create Date: 2026-11-29 08:53:46.367441
+Create Date: 2026-11-29 09:43:48.933080
 """
 
 from collections.abc import Sequence
@@ -79,6 +79,17 @@ def upgrade() -> None:
         sa.Column("seq", sa.Integer(), nullable=False),
         sa.Column("hash", sa.String(length=64), nullable=False),
         sa.PrimaryKeyConstraint("chain", name=op.f("pk_audit_head")),
+    )
+    op.create_table(
+        "data_key",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("created_at", panacea.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("wrapped", sa.LargeBinary(), nullable=False),
+        sa.Column("kek_id", sa.String(length=32), nullable=False),
+        sa.Column("active", sa.Boolean(), nullable=True),
+        sa.Column("rewrapped_at", panacea.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_data_key")),
+        sa.UniqueConstraint("active", name=op.f("uq_data_key_active")),
     )
     op.create_table(
         "login_throttle",
@@ -294,6 +305,33 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_recovery_code_user_id"), ["user_id"], unique=False)
 
     op.create_table(
+        "risk_plan",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("created_at", panacea.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_by", sa.String(length=200), nullable=False),
+        sa.Column("mode", sa.String(length=8), nullable=False),
+        sa.Column("budget", sa.Float(), nullable=True),
+        sa.Column("service", sa.String(length=100), nullable=True),
+        sa.Column("total_cost", sa.Float(), nullable=False),
+        sa.Column("risk_before", sa.Float(), nullable=False),
+        sa.Column("risk_after", sa.Float(), nullable=False),
+        sa.Column("document", sa.JSON(), nullable=False),
+        sa.Column("organisation_id", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["organisation_id"],
+            ["organisation.id"],
+            name=op.f("fk_risk_plan_organisation_id_organisation"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_risk_plan")),
+    )
+    with op.batch_alter_table("risk_plan", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_risk_plan_created_at"), ["created_at"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_risk_plan_organisation_id"), ["organisation_id"], unique=False
+        )
+
+    op.create_table(
         "security_policy",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("mfa_roles", sa.JSON(), nullable=False),
@@ -372,6 +410,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_security_policy_organisation_id"))
 
     op.drop_table("security_policy")
+    with op.batch_alter_table("risk_plan", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_risk_plan_organisation_id"))
+        batch_op.drop_index(batch_op.f("ix_risk_plan_created_at"))
+
+    op.drop_table("risk_plan")
     with op.batch_alter_table("recovery_code", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_recovery_code_user_id"))
 
@@ -405,6 +448,7 @@ def downgrade() -> None:
     op.drop_table("api_token")
     op.drop_table("user_account")
     op.drop_table("login_throttle")
+    op.drop_table("data_key")
     op.drop_table("audit_head")
     with op.batch_alter_table("audit_entry", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_audit_entry_organisation_id"))
