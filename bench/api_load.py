@@ -8,9 +8,9 @@ holding the demo hospital:
 2. throughput of an authenticated list endpoint (``GET /api/v1/orgs/{id}/assets?limit=100``),
    with an API token (Bearer) and with a browser session (cookie): requests/s, p50, p95, with
    ``--clients`` concurrent clients for ``--seconds`` seconds each;
-3. the peer: OASIS's TAXII 2.1 reference server medallion 3 (Flask, memory backend, HTTP Basic
-   authentication) answering its authenticated collections list, driven by the same client for
-   the same time, and the ratio of the two throughputs.
+3. the peer: OASIS's TAXII 2.1 reference server medallion 3 (Flask under waitress, memory
+   backend, HTTP Basic authentication) answering its authenticated collections list, driven by
+   the same client for the same time, and the ratio of the two throughputs.
 
 Every loop is bounded in time and count; everything listens on 127.0.0.1 only.
 
@@ -23,23 +23,20 @@ import argparse
 import json
 import os
 import secrets
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from processes import ROOT, free_port, running
 from rich.console import Console
 from rich.table import Table
 
-ROOT = Path(__file__).resolve().parent.parent
 PANACEA = [sys.executable, "-m", "panacea.cli.main"]
 ORG = "Demo General Hospital"
 EMAIL = "analyst@bench.example"
@@ -47,43 +44,6 @@ EMAIL = "analyst@bench.example"
 PASSWORD = secrets.token_urlsafe(18)
 MAX_REQUESTS_PER_CLIENT = 200_000
 console = Console()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_listening(url: str, process: subprocess.Popen[bytes], what: str) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            err = process.stderr.read().decode(errors="replace") if process.stderr else ""
-            raise SystemExit(f"{what} exited with {process.returncode}: {err[-2000:]}")
-        try:
-            httpx.get(url, timeout=1.0)
-            return
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    raise SystemExit(f"{what} did not answer {url} within 60 s")
-
-
-@contextmanager
-def running(command: list[str], url: str, what: str, env: dict[str, str]) -> Iterator[None]:
-    process = subprocess.Popen(
-        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT
-    )
-    try:
-        wait_listening(url, process, what)
-        yield
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=15)
 
 
 def cli(env: dict[str, str], *args: str, stdin: str | None = None) -> None:
@@ -237,7 +197,7 @@ def main() -> None:
         port = free_port()
         base = f"http://localhost:{port}"
         command = [*PANACEA, "serve", "--host", "127.0.0.1", "--port", str(port)]
-        with running(command, f"{base}/api/v1/health", "panacea serve", env):
+        with running(command, port, "panacea serve", env):
             logins, session = sign_in_latencies(base, args.logins)
             org_id = session.get("/api/v1/orgs").json()["items"][0]["id"]
             created = session.post(
@@ -267,15 +227,10 @@ def main() -> None:
         peer_port = free_port()
         peer_url = f"http://127.0.0.1:{peer_port}/api1/collections/"
         peer_cmd = [
-            sys.executable, "-m", "medallion.scripts.run", "--host", "127.0.0.1",
-            "--port", str(peer_port), "--log-level", "ERROR", str(config),
+            sys.executable, str(ROOT / "bench" / "medallion_server.py"), str(config),
+            str(peer_port), str(args.clients),
         ]  # fmt: skip
-        with running(
-            peer_cmd,
-            f"http://127.0.0.1:{peer_port}/taxii2/",
-            "medallion",
-            {**os.environ, "PYTHONWARNINGS": "ignore"},
-        ):
+        with running(peer_cmd, peer_port, "medallion", {**os.environ, "PYTHONWARNINGS": "ignore"}):
             peer = drive(
                 peer_url,
                 headers={"Accept": "application/taxii+json;version=2.1"},
@@ -299,7 +254,7 @@ def main() -> None:
     for name, load in (
         ("PANACEA GET assets (100/page), API token", by_token),
         ("PANACEA GET assets (100/page), session cookie", by_cookie),
-        ("medallion 3 GET collections, HTTP Basic", peer),
+        ("medallion 3 (waitress) GET collections, HTTP Basic", peer),
     ):
         table.add_row(
             name,
