@@ -15,7 +15,7 @@ from panacea.cli.main import main
 from panacea.config import get_settings
 from panacea.db.engine import create_db_engine
 from panacea.identity.audit_records import AuditEntry
-from panacea.identity.encryption import seal, unseal
+from panacea.identity.encryption import ENCRYPTED_COLUMNS, seal, unseal
 from panacea.identity.errors import EncryptionError
 from panacea.identity.key_records import DataKey
 from panacea.identity.key_rotation import rotate_kek
@@ -264,7 +264,11 @@ def test_rotate_data_key_reencrypts_every_sealed_column(
     assert entry.details == {
         "new_data_key": new_id,
         "retired": [old_id],
-        "values": {"totp_credential.secret_encrypted": 2},
+        # Every registered sealed column is counted; only the TOTP secrets hold values here.
+        "values": {
+            f"{c.table}.{c.column}": 2 if c.table == "totp_credential" else 0
+            for c in ENCRYPTED_COLUMNS
+        },
     }
     # Then a KEK rotation still covers the new data key.
     assert main(["--db", db_url, "keys", "rotate"]) == 0

@@ -94,7 +94,7 @@ def test_serve_in_demo_mode_answers_health_on_localhost(
     assert query.status_code == 200
     output = stop(process)
     assert process.returncode == 0
-    assert f"PANACEA on http://localhost:{port}/api/v1" in output
+    assert f"PANACEA on http://localhost:{port}/ " in output
     assert "demo mode: PANACEA_SECRET_KEY is not set" in output
     # uvicorn's own access log, through its own formatter, with the credential redacted.
     assert "GET /api/v1/health?access_token=[redacted]" in output

@@ -40,6 +40,11 @@ def test_every_hospital_table_carries_organisation_id() -> None:
         "audit_head",
         "audit_checkpoint",
         "data_key",
+        # Public keys of remote publishers, registered once for the whole platform.
+        "sharing_peer_key",
+        # Owned through their collection (taxii_collection carries organisation_id); every
+        # query reaches objects through a collection the caller may read.
+        "taxii_object",
     }
     public |= platform
     for table in Base.metadata.sorted_tables:

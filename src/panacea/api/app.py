@@ -6,7 +6,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy.orm import Session, sessionmaker
 
-from panacea import __version__
+from panacea import __version__, web
 from panacea.api import organisations
 from panacea.api.context import AppContext
 from panacea.api.hardening import BodyLimit, SecurityHeaders
@@ -31,6 +31,9 @@ from panacea.identity.keys import bind_kek, kek_source
 from panacea.inventory import imports_router
 from panacea.inventory import router as inventory_router
 from panacea.risk import router as risk_router
+from panacea.sharing import exchange_router, groups_router, incident_router, peers_router
+from panacea.sharing.taxii import router as taxii_router
+from panacea.sharing.taxii.media import install_taxii_error_handlers
 from panacea.vulndb import router as feeds_router
 
 API_PREFIX = "/api/v1"
@@ -51,6 +54,10 @@ ROUTERS: tuple[APIRouter, ...] = (
     findings_router.router,
     feeds_router.router,
     risk_router.router,
+    incident_router.router,
+    groups_router.router,
+    exchange_router.router,
+    peers_router.router,
     audit_router.router,
 )
 
@@ -80,6 +87,8 @@ def create_app(
     install_audit_forwarding(sessions, settings)
     app.state.panacea = AppContext(settings=settings, sessions=sessions)
     install_problem_handlers(app)
+    # Under /taxii2 the same errors answer as TAXII error messages (TAXII 2.1 section 3.6.1).
+    install_taxii_error_handlers(app)
     api = APIRouter(prefix=API_PREFIX, responses=COMMON_RESPONSES)
 
     @api.get("/health", tags=["platform"], summary="Liveness (no authentication)")
@@ -89,6 +98,8 @@ def create_app(
     for router in ROUTERS:
         api.include_router(router)
     app.include_router(api)
+    # TAXII 2.1 (OASIS) beside the API, outside /api/v1 and its OpenAPI document.
+    app.include_router(taxii_router.router)
     # Outermost last: the body limit must act before anything reads the body.
     if settings.cors_origins:
         app.add_middleware(
@@ -105,5 +116,8 @@ def create_app(
         upload_prefix=UPLOAD_PATH_MARK,
     )
     # Outermost of all, so that every answer carries the headers, the body limit's 413 too.
+    # Dashboard responses bring their own Content-Security-Policy, which it keeps.
     app.add_middleware(SecurityHeaders, tls=settings.public_url.startswith("https://"))
+    # The dashboard answers whatever the routes above do not (it is the router's fallback).
+    web.mount(app, settings)
     return app

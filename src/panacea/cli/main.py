@@ -15,10 +15,12 @@ from panacea.cli import (
     feeds,
     findings,
     imports,
+    incidents,
     keys,
     plan,
     risk,
     serve,
+    share,
     users,
 )
 from panacea.cli.render import errors
@@ -37,8 +39,10 @@ app.add_typer(audit.app, name="audit")
 app.add_typer(feeds.app, name="feeds")
 app.add_typer(assets.app, name="assets")
 app.add_typer(findings.app, name="findings")
+app.add_typer(incidents.app, name="incidents")
 app.add_typer(keys.app, name="keys")
 app.add_typer(users.app, name="users")
+app.add_typer(share.app, name="share")
 app.command(name="demo")(demo.demo)
 app.command(name="assess")(risk.assess)
 app.command(name="paths")(risk.paths)

@@ -41,11 +41,11 @@ def serve(
         ),
     ] = False,
 ) -> None:
-    """Serve the PANACEA API (and later the web interface) until interrupted."""
+    """Serve the PANACEA dashboard (/), API (/api/v1) and TAXII (/taxii2/) until interrupted."""
     database_url = state(ctx).database_url
     settings = get_settings().model_copy(update={"database_url": database_url})
     console.print(
-        f"PANACEA on http://{host}:{port}/api/v1 (public URL {settings.public_url}, "
+        f"PANACEA on http://{host}:{port}/ (public URL {settings.public_url}, "
         f"database {_shown(database_url)}); Ctrl-C stops",
         soft_wrap=True,
         highlight=False,

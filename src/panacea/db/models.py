@@ -32,6 +32,23 @@ from panacea.inventory.overrides import MitigationCost, PurlCpeRule
 from panacea.inventory.people import Account, AccountLogon, StaffGroup, StaffWorkstation
 from panacea.risk.snapshot import RiskSnapshot
 from panacea.risk.stored_plans import RiskPlan
+from panacea.sharing.group_models import (
+    SharingGroup,
+    SharingGroupInvitation,
+    SharingGroupMember,
+)
+from panacea.sharing.incident_models import Incident
+from panacea.sharing.intel_records import IntelEvidenceRecord, IntelSightingRecord
+from panacea.sharing.key_records import PeerKeyRecord, SigningKeyRecord
+from panacea.sharing.pseudonym_keys import PseudonymKey
+from panacea.sharing.quarantine import QuarantinedObject
+from panacea.sharing.sync_records import (
+    IntakeCursor,
+    SharingDelivery,
+    SharingPeer,
+    SharingReceipt,
+)
+from panacea.sharing.taxii.models import TaxiiCollection, TaxiiObject, TaxiiStatus
 from panacea.vulndb.models import FeedState, Vulnerability, VulnerableProduct
 
 __all__ = [
@@ -54,13 +71,20 @@ __all__ = [
     "Finding",
     "FindingStatusChange",
     "GroupRoleMapping",
+    "Incident",
+    "IntakeCursor",
+    "IntelEvidenceRecord",
+    "IntelSightingRecord",
     "LoginThrottle",
     "Membership",
     "MitigationCost",
     "OidcIdentity",
     "Organisation",
     "PasskeyCredential",
+    "PeerKeyRecord",
+    "PseudonymKey",
     "PurlCpeRule",
+    "QuarantinedObject",
     "ReachabilityRule",
     "RecoveryCode",
     "RedundancyGroup",
@@ -69,8 +93,18 @@ __all__ = [
     "SecurityPolicy",
     "ServiceAssetDependency",
     "ServiceDependency",
+    "SharingDelivery",
+    "SharingGroup",
+    "SharingGroupInvitation",
+    "SharingGroupMember",
+    "SharingPeer",
+    "SharingReceipt",
+    "SigningKeyRecord",
     "StaffGroup",
     "StaffWorkstation",
+    "TaxiiCollection",
+    "TaxiiObject",
+    "TaxiiStatus",
     "TotpCredential",
     "User",
     "UserSession",

@@ -59,6 +59,9 @@ class EncryptedColumn:
 # data key would leave its values under a deleted key (a test checks the models against it).
 ENCRYPTED_COLUMNS: tuple[EncryptedColumn, ...] = (
     EncryptedColumn("totp_credential", "secret_encrypted"),
+    EncryptedColumn("sharing_signing_key", "private_key_encrypted"),
+    EncryptedColumn("pseudonym_key", "key_encrypted"),
+    EncryptedColumn("sharing_peer", "token_encrypted"),
 )
 
 

@@ -10,11 +10,13 @@ edges grow with zones x ports + findings + logons, never with hosts x hosts.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from dataclasses import dataclass
 
 from panacea.risk.attack_graph import AttackGraph, Gate, GraphBuilder, NodeKind
 from panacea.risk.cvss_semantics import CREDENTIAL_CWES, Effect, semantics
+from panacea.risk.evidence import pin
 from panacea.risk.inputs import (
     AssetRecord,
     FindingRecord,
@@ -265,7 +267,9 @@ class _Construction:
         )
         if pre is None:
             return
-        probability = exploit_probability(finding, asset, vuln, self.params)
+        probability = exploit_probability(
+            finding, asset, vuln, self.params, intel=self.inputs.intel_confidence(finding.cve)
+        )
         node = self.b.node(
             f"exploit:{finding.cve}:{asset.name}:{finding.id}",
             NodeKind.EXPLOIT,
@@ -411,5 +415,23 @@ def exploit_probability(
 def build_attack_graph(
     inputs: RiskInputs, params: RiskParameters, *, entries: tuple[str, ...] = ENTRY_PROFILES
 ) -> BuiltGraph:
-    """The attack graph of ``inputs`` for the entry profiles ``entries``."""
-    return _Construction(inputs, params, tuple(e for e in ENTRY_PROFILES if e in entries)).build()
+    """The attack graph of ``inputs`` for the entry profiles ``entries``.
+
+    Evidence of the inputs (received indicators that name an asset) pins the asset's
+    ``code_exec:user`` node (:func:`panacea.risk.evidence.pin`), so every user of the graph
+    (assessment, scenarios, plans) reads it the same way.
+    """
+    built = _Construction(inputs, params, tuple(e for e in ENTRY_PROFILES if e in entries)).build()
+    pins = evidence_pins(inputs, built.asset_nodes)
+    return dataclasses.replace(built, graph=pin(built.graph, pins)) if pins else built
+
+
+def evidence_pins(inputs: RiskInputs, asset_nodes: dict[int, int]) -> dict[int, float]:
+    """Node -> probability for the evidence of ``inputs``: several reports naming one asset
+    are independent witnesses (``1 - prod(1 - c_i)``)."""
+    miss: dict[int, float] = {}
+    for record in inputs.evidence:
+        node = asset_nodes.get(record.asset)
+        if node is not None:
+            miss[node] = miss.get(node, 1.0) * (1.0 - min(1.0, max(0.0, record.confidence)))
+    return {node: 1.0 - m for node, m in miss.items()}

@@ -102,7 +102,8 @@ class _ProbabilityChanges:
             for node in self.exploits_of[asset_id]:
                 finding = self.findings[int(self.graph.finding_of[node])]
                 vuln = self.inputs.vulnerabilities.get(finding.cve)
-                p = exploit_probability(finding, protected, vuln, self.params)
+                intel = self.inputs.intel_confidence(finding.cve)
+                p = exploit_probability(finding, protected, vuln, self.params, intel=intel)
                 if p != self.graph.probability[node]:
                     out[node] = p
             phish = self.graph.index.get(f"phish:{self.assets[asset_id].name}")

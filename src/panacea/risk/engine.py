@@ -24,7 +24,7 @@ from panacea.risk.attack_graph import AttackGraph, Gate
 from panacea.risk.construction import build_attack_graph, exploit_probability
 from panacea.risk.errors import RiskModelError
 from panacea.risk.evidence import pin
-from panacea.risk.inputs import RiskInputs
+from panacea.risk.inputs import IntelReport, RiskInputs, combine_reports
 from panacea.risk.simulate import _draw, fixed_point
 
 MAX_PASSES = 10_000
@@ -56,7 +56,24 @@ class Evidence:
     confidence: float
 
 
-Event = FindingStatusChanged | KevChanged | EpssChanged | Evidence
+@dataclass(frozen=True)
+class IntelSighting:
+    """A peer reported that ``cve`` is exploited (docs/risk-model.md, "Shared intelligence").
+
+    Emitted by :mod:`panacea.sharing.intel` for each received report; ``confidence`` is what
+    the documented rule gives the report, ``source`` its publisher's pseudonym and
+    ``report_id`` its STIX id (explanations cite both). A report already applied is replaced,
+    not counted twice.
+    """
+
+    cve: str
+    confidence: float
+    source: str
+    report_id: str
+    name: str = ""
+
+
+Event = FindingStatusChanged | KevChanged | EpssChanged | IntelSighting | Evidence
 
 
 class RiskEngine:
@@ -121,6 +138,8 @@ class RiskEngine:
             return self._finding_status(event)
         if isinstance(event, KevChanged | EpssChanged):
             return self._vulnerability(event)
+        if isinstance(event, IntelSighting):
+            return self._intel(event)
         return self._evidence(event)
 
     def _finding_status(self, event: FindingStatusChanged) -> dict[int, float]:
@@ -145,12 +164,29 @@ class RiskEngine:
             vuln = dataclasses.replace(vuln, epss=event.epss)
         vulnerabilities = {**self.inputs.vulnerabilities, event.cve: vuln}
         self.inputs = dataclasses.replace(self.inputs, vulnerabilities=vulnerabilities)
-        findings = [f.id for f in self.inputs.findings if f.cve == event.cve]
+        return self._refreshed(event.cve)
+
+    def _refreshed(self, cve: str) -> dict[int, float]:
+        """New own probabilities of the (enabled) exploits of ``cve``'s findings."""
+        findings = [f.id for f in self.inputs.findings if f.cve == cve]
         return {
             self._exploit_nodes[f]: self._exploit_probability(f)
             for f in findings
             if f in self._exploit_nodes and self._exploit_nodes[f] not in self._disabled
         }
+
+    def _intel(self, event: IntelSighting) -> dict[int, float]:
+        if not 0.0 <= event.confidence <= 1.0:
+            raise RiskModelError(
+                f"intel on {event.cve} has confidence {event.confidence}, not a probability"
+            )
+        known = self.inputs.intel.get(event.cve)
+        report = IntelReport(event.report_id, event.source, event.confidence, event.name)
+        record = combine_reports(event.cve, [*(known.reports if known else ()), report])
+        self.inputs = dataclasses.replace(
+            self.inputs, intel={**self.inputs.intel, event.cve: record}
+        )
+        return self._refreshed(event.cve)
 
     def _evidence(self, event: Evidence) -> dict[int, float]:
         node = self.graph.index.get(event.label)
@@ -163,7 +199,13 @@ class RiskEngine:
         finding = next(f for f in self.inputs.findings if f.id == finding_id)
         asset = next(a for a in self.inputs.assets if a.id == finding.asset)
         vuln = self.inputs.vulnerabilities.get(finding.cve)
-        return exploit_probability(finding, asset, vuln, self.options.parameters)
+        return exploit_probability(
+            finding,
+            asset,
+            vuln,
+            self.options.parameters,
+            intel=self.inputs.intel_confidence(finding.cve),
+        )
 
     # recomputation ----------------------------------------------------------------------
     def _recompute(self, changed: NDArray[np.int64], *, reset: bool) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from panacea.risk.attack_graph import AttackGraph, NodeKind
-from panacea.risk.inputs import RiskInputs
+from panacea.risk.inputs import EvidenceRecord, IntelRecord, RiskInputs
 from panacea.risk.paths import Scenario
 
 _ACTIONS = {
@@ -44,6 +44,10 @@ class Explainer:
         self.assets = {a.id: a.name for a in inputs.assets}
         self.findings = {f.id: f for f in inputs.findings}
         self.vulnerabilities = inputs.vulnerabilities
+        self.intel = inputs.intel
+        self.reported: dict[int, list[EvidenceRecord]] = {}
+        for record in inputs.evidence:
+            self.reported.setdefault(record.asset, []).append(record)
 
     def scenario(self, scenario: Scenario) -> ExplainedScenario:
         return ExplainedScenario(
@@ -60,6 +64,20 @@ class Explainer:
         account = parts[1] if kind in {NodeKind.LOGON, NodeKind.HARVEST} else None
         evidence = self._evidence(node, kind)
         p = float(g.probability[node])
+        reported = self.reported.get(asset_id, []) if asset_id is not None else []
+        if kind is NodeKind.CODE_EXEC_USER and reported and g.need[node] == 0:
+            # a node pinned by evidence: the compromise is reported, not derived
+            evidence = "; ".join(_cited_indicator(r) for r in reported)
+            return Step(
+                "reported_compromise",
+                asset,
+                asset_id,
+                None,
+                None,
+                p,
+                evidence,
+                f"{asset} reported compromised ({evidence})",
+            )
         return Step(
             _ACTIONS.get(kind, kind.name.lower()),
             asset,
@@ -83,6 +101,9 @@ class Explainer:
             notes.append("on CISA KEV")
         if vuln is not None and vuln.epss is not None:
             notes.append(f"EPSS {vuln.epss:.3f}")
+        intel = self.intel.get(finding.cve)
+        if intel is not None and intel.reports:
+            notes.append(_cited_report(intel))
         return "; ".join(notes)
 
     @staticmethod
@@ -107,3 +128,15 @@ class Explainer:
         if kind is NodeKind.PHISH:
             return f"the payload runs on {asset}"
         return f"{kind.name.lower()} {asset or ''}".strip()
+
+
+def _cited_report(intel: IntelRecord) -> str:
+    """``exploited per shared report incident--... by [org-1a2b3c4d] (+1 more)``."""
+    first = intel.reports[0]
+    more = len(intel.reports) - 1
+    text = f"exploited per shared report {first.report_id} by {first.source}"
+    return text + (f" (+{more} more)" if more else "")
+
+
+def _cited_indicator(record: EvidenceRecord) -> str:
+    return f"indicator {record.matched} in shared report {record.report_id} by {record.source}"

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -18,6 +19,7 @@ from panacea.inventory.clinical import (
 from panacea.inventory.network import ReachabilityRule, Zone
 from panacea.inventory.overrides import MitigationCost
 from panacea.inventory.people import Account, AccountLogon, StaffGroup, StaffWorkstation
+from panacea.sharing.intel_records import IntelEvidenceRecord, IntelSightingRecord
 from panacea.vulndb.models import Vulnerability
 
 # Statuses under which a vulnerability is still there to exploit (an accepted risk is a risk).
@@ -136,6 +138,54 @@ class MitigationCostRecord:
 
 
 @dataclass(frozen=True)
+class IntelReport:
+    """A peer's report that a CVE is exploited (from :mod:`panacea.sharing.intel`).
+
+    ``source`` is how explanations cite it: a pseudonym of the publisher, never its name.
+    """
+
+    report_id: str
+    source: str
+    confidence: float
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class IntelRecord:
+    """What shared intelligence says of one CVE: ``confidence`` that it is exploited.
+
+    Reports are taken as independent witnesses: ``confidence = 1 - prod(1 - c_i)``
+    (:func:`combine_reports`); ``reports`` are the strongest first (explanations cite them).
+    """
+
+    cve: str
+    confidence: float
+    reports: tuple[IntelReport, ...]
+
+
+def combine_reports(cve: str, reports: Iterable[IntelReport]) -> IntelRecord:
+    """The intel of ``cve`` from its reports (one per report id: the latest given wins)."""
+    by_id = {r.report_id: r for r in reports}
+    ordered = tuple(sorted(by_id.values(), key=lambda r: (-r.confidence, r.report_id)))
+    miss = 1.0
+    for report in ordered:
+        miss *= 1.0 - min(1.0, max(0.0, report.confidence))
+    return IntelRecord(cve, 1.0 - miss, ordered)
+
+
+@dataclass(frozen=True)
+class EvidenceRecord:
+    """A received indicator that names an asset: evidence that the asset is compromised
+    (its ``code_exec:user`` node is pinned to ``confidence``)."""
+
+    asset: int
+    confidence: float
+    matched: str
+    report_id: str
+    source: str
+
+
+@dataclass(frozen=True)
 class RiskInputs:
     organisation_id: int
     zones: tuple[ZoneRecord, ...]
@@ -153,6 +203,15 @@ class RiskInputs:
     groups: dict[int, tuple[int, str]]  # redundancy group id -> (k, name)
     service_dependencies: tuple[tuple[int, int], ...]
     mitigation_costs: tuple[MitigationCostRecord, ...] = ()
+    # Shared intelligence (docs/risk-model.md, "Shared intelligence"): CVE -> exploitation
+    # reports received from peers, and indicators received that name the organisation's assets.
+    intel: dict[str, IntelRecord] = field(default_factory=dict)
+    evidence: tuple[EvidenceRecord, ...] = ()
+
+    def intel_confidence(self, cve: str) -> float:
+        """The combined confidence of peers' reports that ``cve`` is exploited (0 if none)."""
+        record = self.intel.get(cve)
+        return record.confidence if record is not None else 0.0
 
 
 def _vector(v: Vulnerability) -> str | None:
@@ -192,6 +251,25 @@ def load_inputs(session: Session, organisation_id: int) -> RiskInputs:
             vulnerabilities[v.cve_id] = VulnerabilityRecord(
                 v.cve_id, _vector(v), frozenset(v.cwes or ()), v.kev, v.epss
             )
+    reports: dict[str, list[IntelReport]] = {}
+    for start in range(0, len(cves), 5000):
+        for row in session.scalars(
+            select(IntelSightingRecord).where(
+                IntelSightingRecord.organisation_id == org,
+                IntelSightingRecord.cve.in_(cves[start : start + 5000]),
+            )
+        ):
+            reports.setdefault(row.cve, []).append(
+                IntelReport(row.report_id, row.source, row.confidence, row.report_name)
+            )
+    evidence = tuple(
+        EvidenceRecord(e.asset_id, e.confidence, e.matched, e.report_id, e.source)
+        for e in session.scalars(
+            select(IntelEvidenceRecord)
+            .where(IntelEvidenceRecord.organisation_id == org)
+            .order_by(IntelEvidenceRecord.id)
+        )
+    )
     endpoints = session.execute(
         select(Endpoint.id, Endpoint.asset_id, Endpoint.port, Endpoint.protocol).where(
             Endpoint.organisation_id == org, Endpoint.state == "open"
@@ -274,4 +352,6 @@ def load_inputs(session: Session, organisation_id: int) -> RiskInputs:
             MitigationCostRecord(c.kind, c.target, c.cost, c.effort_days)
             for c in rows(MitigationCost)
         ),
+        intel={cve: combine_reports(cve, found) for cve, found in sorted(reports.items())},
+        evidence=evidence,
     )
