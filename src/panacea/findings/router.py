@@ -14,12 +14,10 @@ from fastapi import APIRouter, Depends, Path, Query
 from panacea.api.deps import Db, require
 from panacea.api.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, paginate
 from panacea.api.problems import ProblemError
-from panacea.findings import views
+from panacea.findings import triage, views
 from panacea.findings.models import Finding, FindingStatusChange
 from panacea.findings.schemas import AcceptanceIn, FindingOut, StatusChangeIn, StatusChangeOut
-from panacea.findings.service import set_status
 from panacea.findings.vocabulary import Confidence, FindingStatus, Severity
-from panacea.identity.audit import append
 from panacea.identity.principal import OrgAccess
 from panacea.identity.roles import Permission
 
@@ -100,26 +98,8 @@ def finding_history(
 def change_status(
     access: Triager, db: Db, finding_id: FindingId, change: StatusChangeIn
 ) -> FindingOut:
-    old = _finding(db, access, finding_id).status
-    finding = set_status(
-        db,
-        access.organisation_id,
-        finding_id,
-        FindingStatus(change.status.value),
-        reason=change.reason,
-        actor=access.principal.actor,
-    )
-    append(
-        db,
-        access.event(
-            "finding.status_changed",
-            target=f"finding:{finding.id}",
-            cve=finding.cve_id,
-            old=old,
-            new=finding.status,
-            reason=change.reason,
-        ),
-    )
+    _finding(db, access, finding_id)
+    finding = triage.change_status(db, access, finding_id, change)
     return _out(db, finding)
 
 
@@ -130,28 +110,6 @@ def change_status(
 def accept_risk(
     access: Acceptor, db: Db, finding_id: FindingId, acceptance: AcceptanceIn
 ) -> FindingOut:
-    old = _finding(db, access, finding_id).status
-    finding = set_status(
-        db,
-        access.organisation_id,
-        finding_id,
-        FindingStatus.ACCEPTED,
-        reason=acceptance.reason,
-        actor=access.principal.actor,
-        approver=acceptance.approver,
-        expires=acceptance.expires,
-    )
-    append(
-        db,
-        access.event(
-            "risk.accepted",
-            target=f"finding:{finding.id}",
-            cve=finding.cve_id,
-            old=old,
-            new=finding.status,
-            reason=acceptance.reason,
-            approver=acceptance.approver,
-            expires=acceptance.expires.isoformat(),
-        ),
-    )
+    _finding(db, access, finding_id)
+    finding = triage.accept_risk(db, access, finding_id, acceptance)
     return _out(db, finding)

@@ -73,6 +73,7 @@ from panacea.sharing.pii_patterns import (
 )
 from panacea.sharing.pseudonym_keys import pseudonym_key
 from panacea.sharing.signing import SIGNATURE_PROPERTY
+from panacea.sharing.validation import OBSERVABLE_TYPES
 
 PSEUDONYM_HEX = 8
 MIN_KEY_BYTES = 16
@@ -554,31 +555,6 @@ def anonymise_object(obj: Mapping[str, Any], anonymiser: Anonymiser) -> dict[str
             "(anonymise_objects leaves it out)"
         )
     return result
-
-
-# STIX 2.1 cyber-observable types (section 6): their ids derive from their values.
-OBSERVABLE_TYPES = frozenset(
-    {
-        "artifact",
-        "autonomous-system",
-        "directory",
-        "domain-name",
-        "email-addr",
-        "email-message",
-        "file",
-        "ipv4-addr",
-        "ipv6-addr",
-        "mac-addr",
-        "mutex",
-        "network-traffic",
-        "process",
-        "software",
-        "url",
-        "user-account",
-        "windows-registry-key",
-        "x509-certificate",
-    }
-)
 
 
 def _changed(before: Mapping[str, Any], after: Mapping[str, Any]) -> bool:

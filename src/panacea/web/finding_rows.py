@@ -23,13 +23,11 @@ from pydantic import ValidationError
 from sqlalchemy import ColumnElement, Select, func
 from sqlalchemy.orm import Session, aliased
 
-from panacea.findings import views
+from panacea.findings import triage, views
 from panacea.findings.errors import FindingError
 from panacea.findings.models import Finding, FindingStatusChange
 from panacea.findings.schemas import AcceptanceIn, StatusChangeIn
-from panacea.findings.service import set_status
 from panacea.findings.vocabulary import Confidence, FindingStatus, severity_of
-from panacea.identity.audit import append
 from panacea.identity.principal import OrgAccess
 from panacea.inventory.assets import Asset
 from panacea.vulndb.models import Vulnerability
@@ -217,27 +215,7 @@ def change_status(
         change = StatusChangeIn.model_validate({"status": status, "reason": reason})
     except ValidationError as e:
         raise FindingChangeError(_validation_message(e)) from e
-    old = _old_status(session, access, finding_id)
-    finding = set_status(
-        session,
-        access.organisation_id,
-        finding_id,
-        FindingStatus(change.status.value),
-        reason=change.reason,
-        actor=access.principal.actor,
-    )
-    append(
-        session,
-        access.event(
-            "finding.status_changed",
-            target=f"finding:{finding.id}",
-            cve=finding.cve_id,
-            old=old,
-            new=finding.status,
-            reason=change.reason,
-        ),
-    )
-    return finding
+    return triage.change_status(session, access, finding_id, change)
 
 
 def accept_risk(
@@ -261,38 +239,7 @@ def accept_risk(
         )
     except ValidationError as e:
         raise FindingChangeError(_validation_message(e)) from e
-    old = _old_status(session, access, finding_id)
-    finding = set_status(
-        session,
-        access.organisation_id,
-        finding_id,
-        FindingStatus.ACCEPTED,
-        reason=acceptance.reason,
-        actor=access.principal.actor,
-        approver=acceptance.approver,
-        expires=acceptance.expires,
-    )
-    append(
-        session,
-        access.event(
-            "risk.accepted",
-            target=f"finding:{finding.id}",
-            cve=finding.cve_id,
-            old=old,
-            new=finding.status,
-            reason=acceptance.reason,
-            approver=acceptance.approver,
-            expires=acceptance.expires.isoformat(),
-        ),
-    )
-    return finding
-
-
-def _old_status(session: Session, access: OrgAccess, finding_id: int) -> str:
-    finding = views.finding_in(session, access.organisation_id, finding_id)
-    if finding is None:
-        raise FindingError(f"unknown finding {finding_id}")
-    return finding.status
+    return triage.accept_risk(session, access, finding_id, acceptance)
 
 
 def query_of(values: Mapping[str, Any]) -> FindingQuery:
