@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import getpass
-import socket
 from dataclasses import dataclass
 from typing import Any
 
-import typer
 from sqlalchemy.orm import Session, sessionmaker
 
 from panacea.config import get_settings
 from panacea.db.engine import open_database
-from panacea.identity.audit import AuditEvent, append
+from panacea.identity.actors import Actor
+from panacea.identity.audit import append
 from panacea.identity.audit_forwarding import install_audit_forwarding
 
 
@@ -46,27 +44,7 @@ class CliState:
         """
         append(
             session,
-            AuditEvent(
-                action=action,
-                organisation_id=organisation_id,
-                actor=f"{_os_user()}@{socket.gethostname()}",
-                via="cli",
-                target=target,
-                details=details,
+            Actor.operator().event(
+                action, organisation_id=organisation_id, target=target, **details
             ),
         )
-
-
-def _os_user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no passwd entry (containers)
-        return "unknown"
-
-
-def state(ctx: typer.Context) -> CliState:
-    """The CliState the main callback stored on the context."""
-    obj = ctx.find_root().obj
-    if not isinstance(obj, CliState):
-        raise RuntimeError("the panacea CLI was not started through its main callback")
-    return obj
