@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import typer
 from sqlalchemy.orm import Session, sessionmaker
 
 from panacea.config import get_settings
@@ -48,3 +49,11 @@ class CliState:
                 action, organisation_id=organisation_id, target=target, **details
             ),
         )
+
+
+def state(ctx: typer.Context) -> CliState:
+    """The CliState the main callback stored on the context."""
+    obj = ctx.find_root().obj
+    if not isinstance(obj, CliState):
+        raise RuntimeError("the panacea CLI was not started through its main callback")
+    return obj
