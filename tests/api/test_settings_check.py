@@ -15,7 +15,8 @@ from panacea.config import Settings
 from panacea.identity.errors import EncryptionError
 from panacea.identity.keys import Kek, write_kek_file
 
-STRONG = secrets.token_urlsafe(48)
+# fixed (not generated) so that test ids are the same in every pytest-xdist worker
+STRONG = "k3Vq9ZrT0bWm7XyLp2HdN8sGf4JcR6uE1aYtQoBv5iKw"
 
 
 @pytest.fixture

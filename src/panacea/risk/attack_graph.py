@@ -61,6 +61,8 @@ class AttackGraph:
     cve_of: dict[int, str] = field(default_factory=dict)
     entry_of: dict[int, str] = field(default_factory=dict)
     index: dict[str, int] = field(default_factory=dict)
+    # derived from the shape (gate, need, indptr, parents) by the solvers, computed once
+    cache: dict[str, object] = field(default_factory=dict, init=False, compare=False, repr=False)
 
     @property
     def size(self) -> int:
@@ -76,7 +78,7 @@ class AttackGraph:
 
     def with_probability(self, probability: NDArray[np.float64]) -> AttackGraph:
         """The same graph with other own probabilities (a mitigation, evidence, an update)."""
-        return AttackGraph(
+        graph = AttackGraph(
             self.kind,
             self.gate,
             self.need,
@@ -90,6 +92,8 @@ class AttackGraph:
             self.entry_of,
             self.index,
         )
+        graph.cache.update(self.cache)  # same shape
+        return graph
 
     def node(self, label: str) -> int:
         """The index of the node labelled ``label``; raise KeyError if there is none."""

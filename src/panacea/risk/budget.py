@@ -29,6 +29,7 @@ from panacea.risk.construction import BuiltGraph, build_attack_graph
 from panacea.risk.cut import cheapest_cut
 from panacea.risk.edits import GraphEdit, apply_edit
 from panacea.risk.errors import RiskModelError
+from panacea.risk.fixpoint import fixed_point, popcount
 from panacea.risk.impact import loss_if_disrupted
 from panacea.risk.inputs import RiskInputs
 from panacea.risk.mitigation import (
@@ -40,7 +41,6 @@ from panacea.risk.mitigation import (
     curve_point,
     plan_of,
 )
-from panacea.risk.simulate import fixed_point
 from panacea.risk.worlds import Worlds, service_probabilities
 
 SEARCH_TRIALS = 256
@@ -82,7 +82,7 @@ class _Round:
 
     def value(self, lost: NDArray[np.uint64]) -> float:
         """Expected annual loss of the services in the ``lost`` worlds."""
-        counts = np.unpackbits(lost.view(np.uint8), axis=1).sum(axis=1)
+        counts = popcount(lost)
         return float(counts @ self.losses)
 
     def gain_of(self, built: BuiltGraph) -> float:

@@ -30,11 +30,11 @@ from panacea.risk.attack_graph import AttackGraph, NodeKind
 from panacea.risk.construction import BuiltGraph, build_attack_graph
 from panacea.risk.edits import GraphEdit, single_edits
 from panacea.risk.effects import Effects, removal_effects
+from panacea.risk.fixpoint import fixed_point
 from panacea.risk.inputs import RiskInputs
 from panacea.risk.mitigation import CONTROL_OF, REMOVALS, TRAINING_FACTOR, Mitigation, price
 from panacea.risk.parameters import ENTRY_PROFILES, RiskParameters
 from panacea.risk.ports import allows, port_ranges
-from panacea.risk.simulate import fixed_point
 
 PATCH, BLOCK, NARROW = MitigationKind.PATCH, MitigationKind.BLOCK_RULE, MitigationKind.NARROW_RULE
 MOVE, MFA, TRAINING = MitigationKind.MOVE_ZONE, MitigationKind.MFA, MitigationKind.TRAINING

@@ -17,17 +17,14 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import sparse
 
 from panacea.risk.assessment import AssessmentOptions
-from panacea.risk.attack_graph import AttackGraph, Gate
 from panacea.risk.construction import build_attack_graph, exploit_probability
+from panacea.risk.draws import draw, draw_rows
 from panacea.risk.errors import RiskModelError
 from panacea.risk.evidence import pin
+from panacea.risk.fixpoint import Structure, fixed_point, popcount, structure
 from panacea.risk.inputs import IntelReport, RiskInputs, combine_reports
-from panacea.risk.simulate import _draw, fixed_point
-
-MAX_PASSES = 10_000
 
 
 @dataclass(frozen=True)
@@ -88,7 +85,7 @@ class RiskEngine:
         self._disabled: set[int] = set()
         self._base = self.built.graph
         self.graph = self._base
-        self.coins = _draw(self.graph, self.words, options.seed, coupled=True)
+        self.coins = draw(self.graph, self.words, options.seed)
         self.state, _ = fixed_point(self.graph, self.coins)
         self._exploit_nodes = {int(f): i for i, f in enumerate(self.graph.finding_of) if f >= 0}
 
@@ -98,12 +95,10 @@ class RiskEngine:
 
     # results ----------------------------------------------------------------------------
     def probability(self, node: int) -> float:
-        bits = np.unpackbits(self.state[node].view(np.uint8))
-        return float(bits.sum()) / (self.words * 64)
+        return float(popcount(self.state[node : node + 1])[0]) / (self.words * 64)
 
     def probabilities(self) -> NDArray[np.float64]:
-        counts = np.unpackbits(self.state.view(np.uint8), axis=1).sum(axis=1)
-        result: NDArray[np.float64] = counts / (self.words * 64)
+        result: NDArray[np.float64] = popcount(self.state) / (self.words * 64)
         return result
 
     def service_probabilities(self) -> dict[int, float]:
@@ -123,15 +118,14 @@ class RiskEngine:
         self.graph = pin(self._base, self._pinned) if self._pinned else self._base
         nodes = np.fromiter(changed, dtype=np.int64)
         old = self.coins[nodes].copy()
-        self.coins[nodes] = _draw_rows(self.graph, nodes, self.words, self.options.seed)
-        # With the same uniforms, a higher probability only adds worlds: the old fixed point is
-        # below the new one, and iterating upward from it reaches the new least fixed point.
-        grows = bool(np.array_equal(old & self.coins[nodes], old)) and not self._repinned(event)
-        return self._recompute(nodes, reset=not grows)
-
-    def _repinned(self, event: Event) -> bool:
-        # pinning drops a node's parents: its state no longer follows them, so start afresh
-        return isinstance(event, Evidence)
+        self.coins[nodes] = draw_rows(self.graph, nodes, self.words, self.options.seed)
+        if isinstance(event, Evidence):
+            # pinning drops a node's parents: its state no longer follows them, so start afresh
+            return self._recompute_from_scratch(nodes)
+        # With the same uniforms a higher probability only adds worlds and a lower one only
+        # removes them: the worlds where some node lost its coin are the only ones to redo.
+        lost = np.bitwise_or.reduce(old & ~self.coins[nodes], axis=0)
+        return self._recompute(nodes, lost)
 
     def _changes(self, event: Event) -> dict[int, float]:
         if isinstance(event, FindingStatusChanged):
@@ -208,89 +202,48 @@ class RiskEngine:
         )
 
     # recomputation ----------------------------------------------------------------------
-    def _recompute(self, changed: NDArray[np.int64], *, reset: bool) -> int:
-        cone = downstream(self.graph, changed)
-        if reset and cone.size * 2 > self.graph.size:
-            # most of the graph is downstream: the bucketed full solver is faster than a cone
-            self.state, _ = fixed_point(self.graph, self.coins)
-            return int(cone.size)
-        if reset:
-            self.state[cone] = 0
+    def _recompute(self, changed: NDArray[np.int64], lost: NDArray[np.uint64]) -> int:
+        """Bring the state to the new least fixed point after ``changed`` nodes' coins moved.
+
+        In the worlds of ``lost`` (where some coin went from 1 to 0), whatever held downstream
+        of the change may have held only through it: those nodes' bits are cleared there
+        (delete) and derived again (re-derive). A node that held in none of those worlds
+        cannot lose anything and is left alone, as is every world where coins only grew.
+        """
+        shape = structure(self.graph)
+        suspect = self._suspects(shape, changed, lost) if lost.any() else changed
+        self.state[suspect] &= ~lost
+        entries = suspect[self.graph.need[suspect] == 0]
+        self.state[entries] = self.coins[entries]
+        dirty = np.union1d(suspect, shape.children_of(changed))
+        self.state, _ = fixed_point(self.graph, self.coins, start=self.state, dirty=dirty)
+        return int(dirty.size)
+
+    def _suspects(
+        self, shape: Structure, changed: NDArray[np.int64], lost: NDArray[np.uint64]
+    ) -> NDArray[np.int64]:
+        """Nodes downstream of ``changed`` through nodes that held in some world of ``lost``."""
+        held: NDArray[np.bool_] = np.asarray((self.state & lost).any(axis=1))
+        seen = np.zeros(self.graph.size, dtype=bool)
+        seen[changed] = True
+        frontier = np.unique(changed)
+        while frontier.size:
+            reached = shape.children_of(frontier)
+            reached = reached[~seen[reached] & held[reached]]
+            frontier = np.unique(reached)
+            seen[frontier] = True
+        return np.flatnonzero(seen)
+
+    def _recompute_from_scratch(self, changed: NDArray[np.int64]) -> int:
+        shape = structure(self.graph)
+        cone = shape.downstream(changed, self.graph.size)
+        self.state[cone] = 0
         entries = cone[self.graph.need[cone] == 0]
         self.state[entries] = self.coins[entries]
-        self.state = _refix(self.graph, self.coins, self.state, cone)
+        self.state, _ = fixed_point(self.graph, self.coins, start=self.state, dirty=cone)
         return int(cone.size)
 
     def full(self) -> NDArray[np.uint64]:
         """The state a full recomputation gives (for checks)."""
         state, _ = fixed_point(self.graph, self.coins)
         return state
-
-
-def _draw_rows(
-    graph: AttackGraph, nodes: NDArray[np.int64], words: int, seed: int
-) -> NDArray[np.uint64]:
-    sub = dataclasses.replace(
-        graph,
-        probability=graph.probability[nodes],
-        labels=tuple(graph.labels[n] for n in nodes),
-    )
-    return _draw(sub, words, seed, coupled=True)
-
-
-def children_matrix(graph: AttackGraph) -> sparse.csr_matrix:
-    """Sparse (parent -> child) adjacency."""
-    child = np.repeat(np.arange(graph.size), np.diff(graph.indptr))
-    data = np.ones(child.size, dtype=np.int8)
-    return sparse.csr_matrix((data, (graph.parents, child)), shape=(graph.size, graph.size))
-
-
-def downstream(graph: AttackGraph, start: NDArray[np.int64]) -> NDArray[np.int64]:
-    """Every node reachable from ``start`` (included), by frontier expansion over the CSR."""
-    children = children_matrix(graph)
-    seen = np.zeros(graph.size, dtype=bool)
-    seen[start] = True
-    frontier = np.unique(start)
-    while frontier.size:
-        reached = children[frontier].indices
-        new = np.unique(reached[~seen[reached]])
-        seen[new] = True
-        frontier = new
-    return np.flatnonzero(seen)
-
-
-def _refix(
-    graph: AttackGraph,
-    coins: NDArray[np.uint64],
-    state: NDArray[np.uint64],
-    cone: NDArray[np.int64],
-) -> NDArray[np.uint64]:
-    """Least fixed point of the nodes of ``cone``, the rest of ``state`` held fixed."""
-    counts = np.diff(graph.indptr)[cone]
-    nodes = cone[counts > 0]
-    counts = counts[counts > 0]
-    if nodes.size == 0:
-        return state
-    starts_in_parents = graph.indptr[nodes]
-    offsets = np.zeros(nodes.size, dtype=np.int64)
-    np.cumsum(counts[:-1], out=offsets[1:])
-    positions = np.arange(int(counts.sum())) - np.repeat(offsets, counts)
-    parents = graph.parents[np.repeat(starts_in_parents, counts) + positions]
-    gate = graph.gate[nodes]
-    for _ in range(MAX_PASSES):
-        gathered = state[parents]
-        new = np.where(
-            (gate == Gate.AND)[:, None],
-            np.bitwise_and.reduceat(gathered, offsets, axis=0),
-            np.bitwise_or.reduceat(gathered, offsets, axis=0),
-        )
-        for row in np.flatnonzero(gate == Gate.THRESHOLD):
-            members = parents[offsets[row] : offsets[row] + counts[row]]
-            bits = np.unpackbits(state[members].view(np.uint8), axis=1, bitorder="little")
-            held = bits.sum(axis=0) >= graph.need[nodes[row]]
-            new[row] = np.packbits(held, bitorder="little").view(np.uint64)
-        new &= coins[nodes]
-        if np.array_equal(new, state[nodes]):
-            return state
-        state[nodes] = new
-    raise RiskModelError(f"no fixed point after {MAX_PASSES} passes")

@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 
 from panacea.risk.attack_graph import AttackGraph, Gate
 from panacea.risk.errors import RiskModelError
-from panacea.risk.layout import Bucket, Wide, gate_layout
+from panacea.risk.fixpoint import Structure, structure
 
 MAX_ROUNDS = 10_000
 _TOLERANCE = 1e-9
@@ -49,41 +49,40 @@ def _own_cost(graph: AttackGraph, banned: frozenset[int]) -> NDArray[np.float64]
     return own
 
 
-@dataclass(frozen=True)
-class _Layouts:
-    minimum: tuple[list[Bucket], Wide]
-    total: tuple[list[Bucket], Wide]
-    thresholds: NDArray[np.int64]
+def _costs(graph: AttackGraph, banned: frozenset[int] = frozenset()) -> _Costs:
+    """Cheapest -log cost of every node, by rounds over the gates' vectorised layouts.
 
-
-def _layouts(graph: AttackGraph) -> _Layouts:
-    thresholds = np.flatnonzero((graph.gate == Gate.THRESHOLD) & (graph.need > 0))
-    return _Layouts(gate_layout(graph, Gate.OR), gate_layout(graph, Gate.AND), thresholds)
-
-
-def _costs(
-    graph: AttackGraph, banned: frozenset[int] = frozenset(), layouts: _Layouts | None = None
-) -> _Costs:
-    layouts = layouts or _layouts(graph)
+    Only nodes one of whose parents improved since they were last evaluated are evaluated
+    again (a node whose inputs did not move cannot improve), so later rounds cost little.
+    """
+    shape = structure(graph)
     own = _own_cost(graph, banned)
     cost = np.full(graph.size, np.inf)
-    entries = graph.need == 0
-    cost[entries] = own[entries]
+    cost[shape.entries] = own[shape.entries]
     settled = np.zeros(graph.size, dtype=np.int64)
-    groups = ((layouts.minimum, np.minimum), (layouts.total, np.add))
+    pending = ~shape.entries
+    (or_buckets, or_wide, _), (and_buckets, and_wide, _) = shape.groups
+    groups = (((or_buckets, or_wide), np.minimum), ((and_buckets, and_wide), np.add))
     for round_ in range(1, MAX_ROUNDS + 1):
         improved_any = False
         for (buckets, wide), reduce in groups:
             for bucket in buckets:
-                new = reduce.reduce(cost[bucket.parents], axis=1) + own[bucket.nodes]
-                improved_any |= _improve(cost, settled, bucket.nodes, new, round_)
-            if wide.nodes.size:
+                chosen = pending[bucket.nodes]
+                if chosen.any():
+                    nodes = bucket.nodes[chosen]
+                    new = reduce.reduce(cost[bucket.parents[chosen]], axis=1) + own[nodes]
+                    improved_any |= _improve(cost, settled, pending, shape, nodes, new, round_)
+            if wide.nodes.size and pending[wide.nodes].any():
                 new = reduce.reduceat(cost[wide.parents], wide.offsets) + own[wide.nodes]
-                improved_any |= _improve(cost, settled, wide.nodes, new, round_)
-        for node in layouts.thresholds:  # few: one per redundancy group
-            parents = cost[graph.parents[graph.indptr[node] : graph.indptr[node + 1]]]
-            new_t = np.sort(parents)[: graph.need[node]].sum() + own[node]
-            improved_any |= _improve(cost, settled, np.array([node]), np.array([new_t]), round_)
+                improved_any |= _improve(cost, settled, pending, shape, wide.nodes, new, round_)
+        for node in shape.thresholds:  # few: one per redundancy group
+            if pending[node]:
+                parents = cost[graph.parents[graph.indptr[node] : graph.indptr[node + 1]]]
+                new_t = np.sort(parents)[: graph.need[node]].sum() + own[node]
+                one = np.array([node])
+                improved_any |= _improve(
+                    cost, settled, pending, shape, one, np.array([new_t]), round_
+                )
         if not improved_any:
             return _Costs(cost, settled)
     raise RiskModelError(f"scenario search did not settle in {MAX_ROUNDS} rounds")
@@ -92,16 +91,20 @@ def _costs(
 def _improve(
     cost: NDArray[np.float64],
     settled: NDArray[np.int64],
+    pending: NDArray[np.bool_],
+    shape: Structure,
     nodes: NDArray[np.int64],
     new: NDArray[np.float64],
     round_: int,
 ) -> bool:
+    pending[nodes] = False
     better = new < cost[nodes] - _TOLERANCE
     if not better.any():
         return False
     changed = nodes[better]
     cost[changed] = new[better]
     settled[changed] = round_
+    pending[shape.children_of(changed)] = True
     return True
 
 
@@ -137,20 +140,28 @@ def _chosen_parents(graph: AttackGraph, costs: _Costs, node: int) -> list[int]:
 
 
 def first_rounds(graph: AttackGraph, actions: frozenset[int]) -> NDArray[np.int64]:
-    """Round in which each node first holds when exactly ``actions`` succeed; -1 if never."""
-    holds = np.zeros(graph.size, dtype=bool)
-    first = np.full(graph.size, -1, dtype=np.int64)
+    """Round in which each node first holds when exactly ``actions`` succeed; -1 if never.
+
+    Round 0: the entries among ``actions``; round r: every allowed node (a privilege, or one
+    of ``actions``) of which ``need`` parents held by round r-1. Worked by frontier, so the
+    cost follows the nodes that come to hold, not the size of the graph.
+    """
+    shape = structure(graph)
     allowed = graph.probability >= 1.0
-    allowed[graph.need == 0] = False
+    allowed[shape.entries] = False
     allowed[list(actions)] = True
-    child = np.repeat(np.arange(graph.size), np.diff(graph.indptr))
+    first = np.full(graph.size, -1, dtype=np.int64)
+    support = np.zeros(graph.size, dtype=np.int64)
+    new = np.flatnonzero(allowed & shape.entries)
     for round_ in range(MAX_ROUNDS):
-        counts = np.bincount(child, weights=holds[graph.parents], minlength=graph.size)
-        new = allowed & (counts >= graph.need)
-        if np.array_equal(new, holds):
+        if new.size == 0:
             return first
-        first[new & ~holds] = round_
-        holds = new
+        first[new] = round_
+        children = shape.children_of(new)
+        np.add.at(support, children, 1)
+        ready = allowed[children] & (first[children] < 0)
+        ready &= support[children] >= graph.need[children]
+        new = np.unique(children[ready])
     raise RiskModelError("no fixed point while checking a scenario")
 
 
@@ -186,8 +197,7 @@ def top_scenarios(graph: AttackGraph, target: int, k: int = 3) -> list[Scenario]
     """The ``k`` most probable minimal scenarios reaching ``target`` (fewer if there are fewer)."""
     if k <= 0:
         return []
-    layouts = _layouts(graph)
-    base = _costs(graph, layouts=layouts)
+    base = _costs(graph)
     first = _derivation(graph, base, target)
     if first is None:
         return []
@@ -207,7 +217,7 @@ def top_scenarios(graph: AttackGraph, target: int, k: int = 3) -> list[Scenario]
             if graph.need[action] == 0:
                 continue  # entries are the attacker's choice of profile, not a step to ban
             ban = banned | {action}
-            alternative = _derivation(graph, _costs(graph, ban, layouts), target)
+            alternative = _derivation(graph, _costs(graph, ban), target)
             if alternative is None:
                 continue
             minimal = _minimal(graph, alternative, target)

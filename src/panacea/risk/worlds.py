@@ -8,7 +8,6 @@ evaluate hundreds of edited graphs that share most labels, so they keep those dr
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 
 import numpy as np
@@ -16,7 +15,8 @@ from numpy.typing import NDArray
 
 from panacea.risk.attack_graph import AttackGraph
 from panacea.risk.construction import BuiltGraph
-from panacea.risk.simulate import _draw, fixed_point
+from panacea.risk.draws import bernoulli_words, label_keys
+from panacea.risk.fixpoint import fixed_point, popcount
 
 
 class Worlds:
@@ -35,12 +35,11 @@ class Worlds:
         keys = [(graph.labels[n], float(p)) for n, p in zip(nodes, probability, strict=True)]
         missing = [i for i, k in enumerate(keys) if k not in self._cache]
         if missing:
-            sub = dataclasses.replace(
-                graph,
-                probability=np.asarray([keys[i][1] for i in missing]),
-                labels=tuple(keys[i][0] for i in missing),
+            drawn = bernoulli_words(
+                label_keys([keys[i][0] for i in missing], self.seed),
+                np.asarray([keys[i][1] for i in missing], dtype=np.float64),
+                self.words,
             )
-            drawn = _draw(sub, self.words, self.seed, coupled=True)
             for row, i in enumerate(missing):
                 self._cache[keys[i]] = drawn[row]
         return np.stack([self._cache[k] for k in keys])
@@ -52,7 +51,8 @@ class Worlds:
 def service_probabilities(built: BuiltGraph, worlds: Worlds) -> dict[int, float]:
     """Service id -> probability of disruption, as ``simulate`` gives it on these worlds."""
     state, _ = fixed_point(built.graph, worlds.all_coins(built.graph))
+    counts = popcount(state)
     return {
-        service: float(np.unpackbits(state[node].view(np.uint8)).sum()) / worlds.trials
+        service: float(counts[node]) / worlds.trials
         for service, node in built.service_nodes.items()
     }
