@@ -18,7 +18,7 @@ from panacea.risk.errors import RiskModelError
 from panacea.risk.impact import RiskMatrix, ServiceImpact, assess_service, rank
 from panacea.risk.inputs import RiskInputs, load_inputs
 from panacea.risk.parameters import ENTRY_PROFILES, RiskParameters
-from panacea.risk.paths import Scenario, top_scenarios
+from panacea.risk.paths import Scenario, ScenarioSearch, top_scenarios
 from panacea.risk.simulate import SimulationResult, simulate
 
 MODEL_VERSION = "panacea-risk/1"
@@ -86,12 +86,16 @@ def assess_inputs(inputs: RiskInputs, options: AssessmentOptions) -> Assessment:
                 options.matrix,
             )
         )
+    search = ScenarioSearch(built.graph)
     services = tuple(
         ServiceAssessment(
             impact,
             tuple(
                 top_scenarios(
-                    built.graph, built.service_nodes[impact.service.id], options.scenarios
+                    built.graph,
+                    built.service_nodes[impact.service.id],
+                    options.scenarios,
+                    search=search,
                 )
             )
             if impact.probability > 0 and options.scenarios > 0

@@ -15,6 +15,8 @@ from enum import IntEnum
 import numpy as np
 from numpy.typing import NDArray
 
+from panacea.risk.distinct import distinct
+
 
 class Gate(IntEnum):
     OR = 0
@@ -112,7 +114,8 @@ class GraphBuilder:
         self._probability: list[float] = []
         self._asset: list[int] = []
         self._finding: list[int] = []
-        self._parents: list[list[int]] = []
+        self._edge_parent: list[int] = []
+        self._edge_child: list[int] = []
         self.cve_of: dict[int, str] = {}
         self.entry_of: dict[int, str] = {}
 
@@ -140,7 +143,6 @@ class GraphBuilder:
         self._probability.append(probability)
         self._asset.append(asset)
         self._finding.append(finding)
-        self._parents.append([])
         return i
 
     def has(self, label: str) -> bool:
@@ -148,18 +150,22 @@ class GraphBuilder:
 
     def edge(self, parent: int, child: int) -> None:
         """``parent`` is one of the conditions of ``child``."""
-        self._parents[child].append(parent)
+        self._edge_parent.append(parent)
+        self._edge_child.append(child)
 
     def build(self) -> AttackGraph:
         """Freeze; AND nodes need all parents, OR nodes one, entries none.
 
         A node other than an entry that ended up with no parents can never hold (need 1).
         """
-        parents = [sorted(set(p)) for p in self._parents]
-        counts = np.fromiter((len(p) for p in parents), dtype=np.int64, count=len(parents))
-        indptr = np.zeros(len(parents) + 1, dtype=np.int64)
+        size = len(self._labels)
+        child = np.asarray(self._edge_child, dtype=np.int64)
+        parent = np.asarray(self._edge_parent, dtype=np.int64)
+        edges = distinct(child * size + parent)  # by child, then parent; no repeats
+        counts = np.bincount(edges // size, minlength=size)
+        indptr = np.zeros(size + 1, dtype=np.int64)
         np.cumsum(counts, out=indptr[1:])
-        flat = np.fromiter((q for p in parents for q in p), dtype=np.int32, count=int(indptr[-1]))
+        flat = (edges % size).astype(np.int32)
         gate = np.asarray(self._gate, dtype=np.int8)
         need = np.asarray(self._need, dtype=np.int32)
         need = np.where(need >= 0, need, np.where(gate == Gate.AND, counts, 1)).astype(np.int32)

@@ -28,6 +28,7 @@ from numpy.typing import NDArray
 from panacea.inventory.vocabulary import MitigationKind
 from panacea.risk.attack_graph import AttackGraph, NodeKind
 from panacea.risk.construction import BuiltGraph, build_attack_graph
+from panacea.risk.distinct import distinct
 from panacea.risk.edits import GraphEdit, single_edits
 from panacea.risk.effects import Effects, removal_effects
 from panacea.risk.fixpoint import fixed_point
@@ -116,12 +117,12 @@ def live_nodes(built: BuiltGraph) -> NDArray[np.bool_]:
 def ancestors(graph: AttackGraph, targets: list[int]) -> NDArray[np.bool_]:
     """Nodes from which some target can be reached (the targets included)."""
     seen = np.zeros(graph.size, dtype=bool)
-    frontier = np.unique(np.asarray(targets, dtype=np.int64))
+    frontier = distinct(np.asarray(targets, dtype=np.int64))
     seen[frontier] = True
     while frontier.size:
         starts, ends = graph.indptr[frontier], graph.indptr[frontier + 1]
         parents = np.concatenate([graph.parents[s:e] for s, e in zip(starts, ends, strict=True)])
-        frontier = np.unique(parents[~seen[parents]])
+        frontier = distinct(parents[~seen[parents]])
         seen[frontier] = True
     return seen
 

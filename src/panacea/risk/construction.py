@@ -63,28 +63,63 @@ class _Construction:
         for e in inputs.endpoints:
             self.endpoints_of[e.asset].append((e.id, e.protocol, e.port))
         self.endpoint_index = {e.id: e for e in inputs.endpoints}
+        # the hot lookups by ids, so that the builder formats a label once per node
+        self._nodes: dict[tuple[object, ...], int] = {}
+        names = {a.id: a.name for a in inputs.accounts}
+        self._stored_credentials: dict[int, set[str]] = defaultdict(set)
+        for logon in inputs.logons:
+            if logon.asset is not None:
+                self._stored_credentials[logon.asset].add(names[logon.owner])
 
     # privileges -------------------------------------------------------------------------
     def net(self, zone: int) -> int:
-        return self.b.node(f"net:{self.zones[zone].name}", NodeKind.NETWORK)
+        node = self._nodes.get(("net", zone))
+        if node is None:
+            node = self.b.node(f"net:{self.zones[zone].name}", NodeKind.NETWORK)
+            self._nodes["net", zone] = node
+        return node
 
     def code(self, asset: int, level: str) -> int:
-        kind = NodeKind.CODE_EXEC_ADMIN if level == "admin" else NodeKind.CODE_EXEC_USER
-        return self.b.node(f"code_exec:{level}:{self.assets[asset].name}", kind, asset=asset)
+        node = self._nodes.get(("code", asset, level))
+        if node is None:
+            kind = NodeKind.CODE_EXEC_ADMIN if level == "admin" else NodeKind.CODE_EXEC_USER
+            label = f"code_exec:{level}:{self.assets[asset].name}"
+            node = self.b.node(label, kind, asset=asset)
+            self._nodes["code", asset, level] = node
+        return node
 
     def cia(self, asset: int, letter: str) -> int:
-        return self.b.node(
-            f"cia:{letter}:{self.assets[asset].name}", NodeKind.CIA_LOSS, asset=asset
-        )
+        node = self._nodes.get(("cia", asset, letter))
+        if node is None:
+            label = f"cia:{letter}:{self.assets[asset].name}"
+            node = self.b.node(label, NodeKind.CIA_LOSS, asset=asset)
+            self._nodes["cia", asset, letter] = node
+        return node
 
     def credential(self, account_name: str) -> int:
-        return self.b.node(f"credential:{account_name}", NodeKind.CREDENTIAL)
+        node = self._nodes.get(("credential", account_name))
+        if node is None:
+            node = self.b.node(f"credential:{account_name}", NodeKind.CREDENTIAL)
+            self._nodes["credential", account_name] = node
+        return node
+
+    def access(self, asset: int) -> int:
+        """Some credential or session valid on the asset (a user session there gives one)."""
+        node = self._nodes.get(("access", asset))
+        if node is None:
+            label = f"access:{self.assets[asset].name}"
+            node = self.b.node(label, NodeKind.ACCESS, asset=asset)
+            self.b.edge(self.code(asset, "user"), node)
+            self._nodes["access", asset] = node
+        return node
 
     def reach(self, zone: int, protocol: str, port: int) -> int:
+        known = self._nodes.get(("reach", zone, protocol, port))
+        if known is not None:
+            return known
         label = f"reach:{self.zones[zone].name}:{protocol}/{port}"
-        if self.b.has(label):
-            return self.b.node(label, NodeKind.REACH)
         node = self.b.node(label, NodeKind.REACH)
+        self._nodes["reach", zone, protocol, port] = node
         if not self.zones[zone].isolated:
             self.b.edge(self.net(zone), node)
         for rule in self.inputs.rules:
@@ -206,9 +241,7 @@ class _Construction:
     def _logon(self, account: str, mfa: bool, asset_id: int, level: str, zone_wide: bool) -> None:
         asset = self.assets[asset_id]
         credential = self.credential(account)
-        access = self.b.node(f"access:{asset.name}", NodeKind.ACCESS, asset=asset_id)
-        self.b.edge(credential, access)
-        self.b.edge(self.code(asset_id, "user"), access)
+        self.b.edge(credential, self.access(asset_id))
         # harvesting: whoever is admin on a host where the account logs on can take its secrets
         self.b.edge(self._harvest(account, asset_id, zone_wide), credential)
         path = self._logon_path(asset, level)
@@ -230,6 +263,14 @@ class _Construction:
             self.b.edge(node, self.code(asset_id, "admin" if level == "admin" else "user"))
 
     def _logon_path(self, asset: AssetRecord, level: str) -> int | None:
+        key = ("logon_path", asset.id, level)
+        if key not in self._nodes:
+            path = self._new_logon_path(asset, level)
+            self._nodes[key] = -1 if path is None else path
+        node = self._nodes[key]
+        return None if node < 0 else node
+
+    def _new_logon_path(self, asset: AssetRecord, level: str) -> int | None:
         if asset.zone is None:
             return None
         if asset.remote_access_zone is not None:
@@ -326,9 +367,7 @@ class _Construction:
     def _privileges(self, asset: AssetRecord, pr: str, av: str) -> list[int]:
         if pr not in {"L", "H"} or av == "L":
             return []
-        access = self.b.node(f"access:{asset.name}", NodeKind.ACCESS, asset=asset.id)
-        self.b.edge(self.code(asset.id, "user"), access)
-        return [access]
+        return [self.access(asset.id)]
 
     def _postconditions(
         self, node: int, asset: AssetRecord, effects: frozenset[Effect], cwes: frozenset[str]
@@ -349,8 +388,7 @@ class _Construction:
 
     def _accounts_on(self, asset_id: int) -> list[str]:
         """Accounts that log on to this very asset: their secrets are stored on it."""
-        names = {a.id: a.name for a in self.inputs.accounts}
-        return sorted({names[x.owner] for x in self.inputs.logons if x.asset == asset_id})
+        return sorted(self._stored_credentials.get(asset_id, ()))
 
     def _services(self) -> dict[int, int]:
         nodes = {

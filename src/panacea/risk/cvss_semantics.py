@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -62,6 +63,7 @@ def _metrics(vector: str) -> dict[str, str]:
     return dict(p.split(":", 1) for p in parts[1:] if ":" in p)
 
 
+@functools.lru_cache(maxsize=4096)  # a hospital has thousands of findings, few distinct vectors
 def semantics(vector: str | None, cwes: frozenset[str] = frozenset()) -> VectorSemantics:
     """Read a CVSS v3.x or v4.0 vector; without one, assume a network code-execution flaw.
 

@@ -20,6 +20,7 @@ from numpy.typing import NDArray
 
 from panacea.risk.assessment import AssessmentOptions
 from panacea.risk.construction import build_attack_graph, exploit_probability
+from panacea.risk.distinct import distinct
 from panacea.risk.draws import draw, draw_rows
 from panacea.risk.errors import RiskModelError
 from panacea.risk.evidence import pin
@@ -226,11 +227,11 @@ class RiskEngine:
         held: NDArray[np.bool_] = np.asarray((self.state & lost).any(axis=1))
         seen = np.zeros(self.graph.size, dtype=bool)
         seen[changed] = True
-        frontier = np.unique(changed)
+        frontier = distinct(changed)
         while frontier.size:
             reached = shape.children_of(frontier)
             reached = reached[~seen[reached] & held[reached]]
-            frontier = np.unique(reached)
+            frontier = distinct(reached)
             seen[frontier] = True
         return np.flatnonzero(seen)
 

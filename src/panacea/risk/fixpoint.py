@@ -16,6 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from panacea.risk.attack_graph import AttackGraph, Gate
+from panacea.risk.distinct import distinct
 from panacea.risk.errors import RiskModelError
 from panacea.risk.layout import Bucket, Wide, gate_layout
 
@@ -48,10 +49,10 @@ class Structure:
         """Every node reachable from ``start`` (included), in node order."""
         seen = np.zeros(size, dtype=bool)
         seen[start] = True
-        frontier = np.unique(start)
+        frontier = distinct(start)
         while frontier.size:
             reached = self.children_of(frontier)
-            frontier = np.unique(reached[~seen[reached]])
+            frontier = distinct(reached[~seen[reached]])
             seen[frontier] = True
         return np.flatnonzero(seen)
 

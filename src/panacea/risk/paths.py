@@ -20,6 +20,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from panacea.risk.attack_graph import AttackGraph, Gate
+from panacea.risk.distinct import distinct
 from panacea.risk.errors import RiskModelError
 from panacea.risk.fixpoint import Structure, structure
 
@@ -161,7 +162,7 @@ def first_rounds(graph: AttackGraph, actions: frozenset[int]) -> NDArray[np.int6
         np.add.at(support, children, 1)
         ready = allowed[children] & (first[children] < 0)
         ready &= support[children] >= graph.need[children]
-        new = np.unique(children[ready])
+        new = distinct(children[ready])
     raise RiskModelError("no fixed point while checking a scenario")
 
 
@@ -193,12 +194,40 @@ def _ordered(graph: AttackGraph, actions: frozenset[int]) -> Scenario:
     return Scenario(tuple(order), probability)
 
 
-def top_scenarios(graph: AttackGraph, target: int, k: int = 3) -> list[Scenario]:
-    """The ``k`` most probable minimal scenarios reaching ``target`` (fewer if there are fewer)."""
+class ScenarioSearch:
+    """Scenario searches on one graph that share their cost computations.
+
+    The services of a hospital share most of their attack paths, so the searches behind them
+    ban the same actions: each banned set's costs are computed once.
+    """
+
+    def __init__(self, graph: AttackGraph) -> None:
+        self.graph = graph
+        self._costs: dict[frozenset[int], _Costs] = {}
+
+    def costs(self, banned: frozenset[int] = frozenset()) -> _Costs:
+        known = self._costs.get(banned)
+        if known is None:
+            known = self._costs[banned] = _costs(self.graph, banned)
+        return known
+
+    def derivation(
+        self, target: int, banned: frozenset[int] = frozenset()
+    ) -> frozenset[int] | None:
+        return _derivation(self.graph, self.costs(banned), target)
+
+
+def top_scenarios(
+    graph: AttackGraph, target: int, k: int = 3, *, search: ScenarioSearch | None = None
+) -> list[Scenario]:
+    """The ``k`` most probable minimal scenarios reaching ``target`` (fewer if there are fewer).
+
+    Pass the same ``search`` (made for ``graph``) to the searches of several targets.
+    """
     if k <= 0:
         return []
-    base = _costs(graph)
-    first = _derivation(graph, base, target)
+    search = search or ScenarioSearch(graph)
+    first = search.derivation(target)
     if first is None:
         return []
     found: dict[frozenset[int], Scenario] = {}
@@ -217,7 +246,7 @@ def top_scenarios(graph: AttackGraph, target: int, k: int = 3) -> list[Scenario]
             if graph.need[action] == 0:
                 continue  # entries are the attacker's choice of profile, not a step to ban
             ban = banned | {action}
-            alternative = _derivation(graph, _costs(graph, ban), target)
+            alternative = search.derivation(target, ban)
             if alternative is None:
                 continue
             minimal = _minimal(graph, alternative, target)

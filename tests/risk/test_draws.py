@@ -1,0 +1,51 @@
+"""The coupled draws: keys follow the label alone, bits follow the probability."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from panacea.risk.draws import ALL, bernoulli_words, label_keys
+from panacea.risk.simulate import wilson_interval
+
+labels = st.text(min_size=1, max_size=80)
+
+
+@given(st.lists(labels, min_size=1, max_size=20), labels, st.integers(0, 2**32))
+def test_a_label_key_does_not_depend_on_the_other_labels(
+    others: list[str], label: str, seed: int
+) -> None:
+    alone = label_keys([label], seed)[0]
+    assert label_keys([*others, label], seed)[-1] == alone
+    assert label_keys([label, *others], seed)[0] == alone
+
+
+def test_keys_differ_by_label_and_by_seed() -> None:
+    names = [f"exploit:CVE-2017-0144:host-{i}:{i}" for i in range(20_000)]
+    keys = label_keys(names, 0)
+    assert len(set(keys.tolist())) == len(names)
+    assert not np.any(keys == label_keys(names, 1))
+
+
+@pytest.mark.parametrize("p", [0.0, 1e-6, 0.013, 0.25, 0.5, 0.77, 0.999, 1.0])
+def test_each_bit_is_one_with_the_rounded_probability(p: float) -> None:
+    words = 512  # 32,768 worlds per node
+    keys = label_keys([f"node-{i}" for i in range(8)], 5)
+    drawn = bernoulli_words(keys, np.full(keys.size, p), words)
+    q = round(p * 65536) / 65536
+    if q in (0.0, 1.0):
+        assert np.all(drawn == (ALL if q else 0))
+        return
+    frequency = np.bitwise_count(drawn).sum(axis=1) / (words * 64)
+    low, high = wilson_interval(np.full(keys.size, q), words * 64, z=4.5)
+    assert np.all((frequency >= low) & (frequency <= high)), (frequency, q)
+
+
+def test_nodes_are_independent() -> None:
+    """Two nodes at 1/2 agree in about half of the worlds, not in all or none."""
+    keys = label_keys(["code_exec:user:a", "code_exec:user:b"], 0)
+    drawn = bernoulli_words(keys, np.array([0.5, 0.5]), 512)
+    agree = np.bitwise_count(~(drawn[0] ^ drawn[1])).sum() / (512 * 64)
+    assert 0.48 < agree < 0.52
