@@ -89,6 +89,11 @@ class RiskEngine:
         self.coins = draw(self.graph, self.words, options.seed)
         self.state, _ = fixed_point(self.graph, self.coins)
         self._exploit_nodes = {int(f): i for i, f in enumerate(self.graph.finding_of) if f >= 0}
+        self._findings = {f.id: f for f in inputs.findings}
+        self._assets = {a.id: a for a in inputs.assets}
+        self._findings_of_cve: dict[str, list[int]] = {}
+        for f in inputs.findings:
+            self._findings_of_cve.setdefault(f.cve, []).append(f.id)
 
     def modelled_findings(self) -> frozenset[int]:
         """Findings with an exploit action in the graph (others have no path to use them)."""
@@ -111,21 +116,26 @@ class RiskEngine:
         changed = self._changes(event)
         if not changed:
             return 0
-        if not isinstance(event, Evidence):
-            probability = self._base.probability.copy()
-            for node, p in changed.items():
-                probability[node] = p
-            self._base = self._base.with_probability(probability)
-        self.graph = pin(self._base, self._pinned) if self._pinned else self._base
         nodes = np.fromiter(changed, dtype=np.int64)
-        old = self.coins[nodes].copy()
-        self.coins[nodes] = draw_rows(self.graph, nodes, self.words, self.options.seed)
         if isinstance(event, Evidence):
-            # pinning drops a node's parents: its state no longer follows them, so start afresh
-            return self._recompute_from_scratch(nodes)
+            self.graph = pin(self._base, self._pinned)  # a new shape: the node lost its parents
+            before = self.state[nodes].copy()
+        else:
+            probability = self._base.probability.copy()
+            probability[nodes] = list(changed.values())
+            self._base = self._base.with_probability(probability)
+            if self._pinned:  # same shape as the pinned graph: keep its pins over the change
+                pins = np.fromiter(self._pinned, dtype=np.int64)
+                probability[pins] = list(self._pinned.values())
+                self.graph = self.graph.with_probability(probability)
+            else:
+                self.graph = self._base
+            before = self.coins[nodes].copy()
+        self.coins[nodes] = draw_rows(self.graph, nodes, self.words, self.options.seed)
         # With the same uniforms a higher probability only adds worlds and a lower one only
-        # removes them: the worlds where some node lost its coin are the only ones to redo.
-        lost = np.bitwise_or.reduce(old & ~self.coins[nodes], axis=0)
+        # removes them; a pinned node now holds exactly where its new coin does. The worlds
+        # where a changed node held (or could hold) before and cannot now are the ones to redo.
+        lost = np.bitwise_or.reduce(before & ~self.coins[nodes], axis=0)
         return self._recompute(nodes, lost)
 
     def _changes(self, event: Event) -> dict[int, float]:
@@ -163,7 +173,7 @@ class RiskEngine:
 
     def _refreshed(self, cve: str) -> dict[int, float]:
         """New own probabilities of the (enabled) exploits of ``cve``'s findings."""
-        findings = [f.id for f in self.inputs.findings if f.cve == cve]
+        findings = self._findings_of_cve.get(cve, [])
         return {
             self._exploit_nodes[f]: self._exploit_probability(f)
             for f in findings
@@ -191,8 +201,8 @@ class RiskEngine:
         return {node: event.confidence}
 
     def _exploit_probability(self, finding_id: int) -> float:
-        finding = next(f for f in self.inputs.findings if f.id == finding_id)
-        asset = next(a for a in self.inputs.assets if a.id == finding.asset)
+        finding = self._findings[finding_id]
+        asset = self._assets[finding.asset]
         vuln = self.inputs.vulnerabilities.get(finding.cve)
         return exploit_probability(
             finding,
@@ -234,15 +244,6 @@ class RiskEngine:
             frontier = distinct(reached)
             seen[frontier] = True
         return np.flatnonzero(seen)
-
-    def _recompute_from_scratch(self, changed: NDArray[np.int64]) -> int:
-        shape = structure(self.graph)
-        cone = shape.downstream(changed, self.graph.size)
-        self.state[cone] = 0
-        entries = cone[self.graph.need[cone] == 0]
-        self.state[entries] = self.coins[entries]
-        self.state, _ = fixed_point(self.graph, self.coins, start=self.state, dirty=cone)
-        return int(cone.size)
 
     def full(self) -> NDArray[np.uint64]:
         """The state a full recomputation gives (for checks)."""
