@@ -35,15 +35,19 @@ class Structure:
 
     def children_of(self, nodes: NDArray[np.int64]) -> NDArray[np.int64]:
         """Every child of ``nodes`` (with repeats)."""
+        return self.edges_from(nodes)[1]
+
+    def edges_from(self, nodes: NDArray[np.int64]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+        """The edges out of ``nodes``: (parent, child) arrays of equal length."""
         starts = self.child_indptr[nodes]
         lengths = self.child_indptr[nodes + 1] - starts
         total = int(lengths.sum())
         if total == 0:
-            return np.empty(0, dtype=np.int64)
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
         offsets = np.cumsum(lengths) - lengths
         within = np.arange(total) - np.repeat(offsets, lengths)
-        found: NDArray[np.int64] = self.children[np.repeat(starts, lengths) + within]
-        return found
+        children: NDArray[np.int64] = self.children[np.repeat(starts, lengths) + within]
+        return np.repeat(nodes, lengths), children
 
     def downstream(self, start: NDArray[np.int64], size: int) -> NDArray[np.int64]:
         """Every node reachable from ``start`` (included), in node order."""

@@ -50,21 +50,38 @@ def _own_cost(graph: AttackGraph, banned: frozenset[int]) -> NDArray[np.float64]
     return own
 
 
-def _costs(graph: AttackGraph, banned: frozenset[int] = frozenset()) -> _Costs:
+def _costs(
+    graph: AttackGraph,
+    banned: frozenset[int] = frozenset(),
+    *,
+    start: tuple[_Costs, NDArray[np.int64]] | None = None,
+) -> _Costs:
     """Cheapest -log cost of every node, by rounds over the gates' vectorised layouts.
 
     Only nodes one of whose parents improved since they were last evaluated are evaluated
     again (a node whose inputs did not move cannot improve), so later rounds cost little.
+    ``start``: the costs under fewer bans and the nodes whose cost may rise (``_affected``);
+    the others keep their cost, and the recomputed ones settle in later rounds than any of them.
     """
     shape = structure(graph)
     own = _own_cost(graph, banned)
-    cost = np.full(graph.size, np.inf)
-    cost[shape.entries] = own[shape.entries]
-    settled = np.zeros(graph.size, dtype=np.int64)
-    pending = ~shape.entries
+    pending = np.zeros(graph.size, dtype=bool)
+    if start is None:
+        cost = np.full(graph.size, np.inf)
+        cost[shape.entries] = own[shape.entries]
+        settled = np.zeros(graph.size, dtype=np.int64)
+        pending[~shape.entries] = True
+        first_round = 1
+    else:
+        base, affected = start
+        cost, settled = base.cost.copy(), base.settled.copy()
+        cost[affected] = np.inf
+        pending[affected] = True
+        pending[shape.entries] = False
+        first_round = int(settled.max()) + 1
     (or_buckets, or_wide, _), (and_buckets, and_wide, _) = shape.groups
     groups = (((or_buckets, or_wide), np.minimum), ((and_buckets, and_wide), np.add))
-    for round_ in range(1, MAX_ROUNDS + 1):
+    for round_ in range(first_round, first_round + MAX_ROUNDS):
         improved_any = False
         for (buckets, wide), reduce in groups:
             for bucket in buckets:
@@ -207,9 +224,37 @@ class ScenarioSearch:
 
     def costs(self, banned: frozenset[int] = frozenset()) -> _Costs:
         known = self._costs.get(banned)
-        if known is None:
-            known = self._costs[banned] = _costs(self.graph, banned)
+        if known is not None:
+            return known
+        for action in banned:  # one more ban than a set already solved: redo what it feeds
+            fewer = self._costs.get(banned - {action})
+            if fewer is not None:
+                start = (fewer, self._affected(fewer, banned - {action}, action))
+                known = self._costs[banned] = _costs(self.graph, banned, start=start)
+                return known
+        known = self._costs[banned] = _costs(self.graph, banned)
         return known
+
+    def _affected(self, base: _Costs, banned: frozenset[int], action: int) -> NDArray[np.int64]:
+        """Nodes whose cheapest derivation under ``base`` may use ``action``.
+
+        An AND or k-of-n node is affected by any affected parent, an OR node by an affected
+        parent through which its cost was reached (a cheapest one); every other node keeps a
+        derivation that avoids the action, so its cost cannot rise when the action is banned.
+        """
+        graph, shape = self.graph, structure(self.graph)
+        own = _own_cost(graph, banned)
+        finite = np.isfinite(base.cost)
+        seen = np.zeros(graph.size, dtype=bool)
+        seen[action] = True
+        frontier = np.array([action], dtype=np.int64)
+        while frontier.size:
+            parent, child = shape.edges_from(frontier)
+            through = base.cost[parent] + own[child] <= base.cost[child] + _TOLERANCE
+            keep = finite[child] & ~seen[child] & ((graph.gate[child] != Gate.OR) | through)
+            frontier = distinct(child[keep])
+            seen[frontier] = True
+        return np.flatnonzero(seen)
 
     def derivation(
         self, target: int, banned: frozenset[int] = frozenset()
