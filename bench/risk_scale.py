@@ -3,7 +3,11 @@
     .venv/bin/python bench/risk_scale.py --assets 1000,5000,20000
 
 For each size: build the demo hospital, store it in a fresh SQLite file and match it (not
-timed), then time, median of ``--repeat`` runs: loading the inputs from the database, building
+timed); with ``--findings-per-asset F``, top every asset up to F findings the way a scanner
+that lists missing patches would (CVEs of the vulnerability database, on the asset itself,
+confidence "potential"), since the issue's target is 20,000 assets with about 200,000
+findings and the demo's software matches about 2 per asset. Then time, median of
+``--repeat`` runs: loading the inputs from the database, building
 the attack graph, Monte Carlo (4,096 worlds), impact, scenarios (k=3 per service), and each
 incremental event type of the engine. Peak memory is tracemalloc's. mal-toolbox (the ``bench``
 extra) builds its graph from bench/mal/hospital.mal in a fresh interpreter (bench/mal_peer.py).
@@ -12,6 +16,7 @@ extra) builds its graph from bench/mal/hospital.mal in a fresh interpreter (benc
 from __future__ import annotations
 
 import argparse
+import random
 import statistics
 import sys
 import tempfile
@@ -23,6 +28,7 @@ from typing import TypeVar
 
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -30,6 +36,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from panacea.db.engine import open_database, session_scope
 from panacea.demo.hospital import build_demo
 from panacea.demo.install import packaged_feeds
+from panacea.findings.models import Finding
+from panacea.findings.service import FindingLocus, new_finding_values
+from panacea.findings.vocabulary import Confidence
+from panacea.inventory.assets import Asset
 from panacea.inventory.documents import import_document
 from panacea.inventory.service import get_organisation
 from panacea.risk.assessment import AssessmentOptions
@@ -41,6 +51,7 @@ from panacea.risk.paths import ScenarioSearch, top_scenarios
 from panacea.risk.simulate import simulate
 from panacea.vulndb.feeds import load_directory
 from panacea.vulndb.matching import match_organisation
+from panacea.vulndb.models import Vulnerability
 
 T = TypeVar("T")
 ORG = "Bench Hospital"
@@ -65,8 +76,8 @@ def timed(fn: Callable[[], T], repeat: int) -> tuple[T, float, float]:
     return result, statistics.median(seconds), peak
 
 
-def prepare(assets: int, folder: Path) -> sessionmaker[Session]:
-    factory = open_database(f"sqlite:///{folder / f'bench_{assets}.db'}")
+def prepare(assets: int, folder: Path, per_asset: int = 0) -> sessionmaker[Session]:
+    factory = open_database(f"sqlite:///{folder / f'bench_{assets}_{per_asset}.db'}")
     load_directory(factory, packaged_feeds())
     with session_scope(factory) as session:
         import_document(
@@ -75,12 +86,44 @@ def prepare(assets: int, folder: Path) -> sessionmaker[Session]:
             organisation=ORG,
             source="bench",
         )
-        match_organisation(session, get_organisation(session, ORG).id)
+        organisation = get_organisation(session, ORG).id
+        match_organisation(session, organisation)
+        if per_asset:
+            top_up_findings(session, organisation, per_asset)
     return factory
 
 
-def measure(assets: int, folder: Path, repeat: int) -> list[tuple[str, float, float, str]]:
-    factory = prepare(assets, folder)
+def top_up_findings(session: Session, organisation: int, per_asset: int) -> None:
+    """Give every asset ``per_asset`` findings: its matched ones, then scanner-style ones."""
+    cves = sorted(session.scalars(select(Vulnerability.cve_id)))
+    have: dict[int, set[str]] = {}
+    for asset, cve in session.execute(
+        select(Finding.asset_id, Finding.cve_id).where(Finding.organisation_id == organisation)
+    ):
+        have.setdefault(asset, set()).add(cve)
+    rng = random.Random(11)
+    rows = []
+    for asset in session.scalars(select(Asset.id).where(Asset.organisation_id == organisation)):
+        known = have.get(asset, set())
+        extra = [c for c in rng.sample(cves, len(cves)) if c not in known]
+        for cve in extra[: max(0, per_asset - len(known))]:
+            rows.append(
+                new_finding_values(
+                    organisation,
+                    FindingLocus(asset),
+                    cve,
+                    confidence=Confidence.POTENTIAL,
+                    source="bench-scanner",
+                )
+            )
+    for start in range(0, len(rows), 10_000):
+        session.execute(insert(Finding), rows[start : start + 10_000])
+
+
+def measure(
+    assets: int, folder: Path, repeat: int, per_asset: int
+) -> list[tuple[str, float, float, str]]:
+    factory = prepare(assets, folder, per_asset)
 
     def load() -> RiskInputs:
         with factory() as session:
@@ -157,10 +200,11 @@ def main() -> None:
     parser.add_argument("--assets", default="1000,5000")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--no-peer", action="store_true")
+    parser.add_argument("--findings-per-asset", type=int, default=0)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         for assets in (int(a) for a in args.assets.split(",")):
-            rows = measure(assets, Path(tmp), args.repeat)
+            rows = measure(assets, Path(tmp), args.repeat, args.findings_per_asset)
             table = Table(title=f"PANACEA risk engine, {assets:,} assets (median of {args.repeat})")
             for column in ("step", "seconds", "peak MiB", "size"):
                 table.add_column(column)

@@ -83,11 +83,33 @@ def paginate(
     if cursor is not None:
         stmt = stmt.where(key > _typed_key(decode_cursor(cursor), key))
     rows: Sequence[Any] = session.execute(stmt.order_by(key).limit(limit + 1)).scalars().all()
-    more = len(rows) > limit
-    rows = rows[:limit]
-    items = [convert(r) for r in rows]
-    next_cursor = encode_cursor(getattr(rows[-1], key.key)) if more and rows else None
-    return Page[T](items=items, next=next_cursor)
+    page = page_of(rows, limit=limit, key=lambda row: getattr(row, key.key))
+    return Page[T](items=[convert(r) for r in page.items], next=page.next)
+
+
+def page_of(rows: Sequence[T], *, limit: int, key: Callable[[T], int | str]) -> Page[T]:
+    """The page of the first ``limit`` of ``rows``, which a query asked ``limit + 1`` of: the
+    extra row only says that there is a next page, whose cursor resumes after the last key.
+
+    For services that list views (several tables joined) after ``after_id(cursor)``.
+    """
+    check_limit(limit)
+    items = list(rows[:limit])
+    more = len(rows) > limit and bool(items)
+    return Page[T](items=items, next=encode_cursor(key(items[-1])) if more else None)
+
+
+def after_id(cursor: str | None) -> int | None:
+    """The integer id a cursor resumes after (None for the first page).
+
+    Raises ProblemError(400) for a malformed cursor or one that does not hold an id.
+    """
+    if cursor is None:
+        return None
+    key = decode_cursor(cursor)
+    if not isinstance(key, int) or not 0 <= key < 2**63:
+        raise ProblemError(400, "cursor does not belong to this list", slug="bad-cursor")
+    return key
 
 
 def _typed_key(value: int | str, key: InstrumentedAttribute[Any]) -> int | str:
@@ -119,7 +141,4 @@ def page_of_list(
         if after not in keys:
             raise ProblemError(400, "cursor does not match this list", slug="bad-cursor")
         start = keys.index(after) + 1
-    chunk = list(items[start : start + limit + 1])
-    more = len(chunk) > limit
-    chunk = chunk[:limit]
-    return Page[T](items=chunk, next=encode_cursor(key(chunk[-1])) if more and chunk else None)
+    return page_of(items[start : start + limit + 1], limit=limit, key=key)

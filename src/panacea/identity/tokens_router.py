@@ -9,8 +9,7 @@ from fastapi import APIRouter, Depends, Path, Request, Response
 
 from panacea.api.context import app_context
 from panacea.api.deps import Db, require
-from panacea.api.keyset import after_id, page_of
-from panacea.api.pagination import DEFAULT_LIMIT, Cursor, Limit, Page
+from panacea.api.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, after_id, page_of
 from panacea.identity import api_tokens
 from panacea.identity.principal import OrgAccess
 from panacea.identity.roles import Permission

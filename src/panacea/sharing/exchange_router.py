@@ -12,8 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 
 from panacea.api.deps import Db, require
-from panacea.api.keyset import after_id, page_of
-from panacea.api.pagination import DEFAULT_LIMIT, Cursor, Limit, Page
+from panacea.api.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, after_id, page_of
 from panacea.identity.principal import OrgAccess
 from panacea.identity.roles import Permission
 from panacea.sharing.exchange_schemas import (

@@ -11,8 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Response
 
 from panacea.api.deps import Db, require
-from panacea.api.keyset import after_id, page_of
-from panacea.api.pagination import DEFAULT_LIMIT, Cursor, Limit, Page
+from panacea.api.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, after_id, page_of
 from panacea.identity.principal import OrgAccess
 from panacea.identity.roles import Permission
 from panacea.sharing import groups
