@@ -12,8 +12,10 @@ Measured per load, from the browser's own clock (milliseconds since navigation s
 - ``data-ready``: the ``performance.mark('panacea:data-ready')`` the overview sets once the
   ranked services (and their one-line "why") are in the DOM: the figure the acceptance bounds
   (1.5 s on the demo, 3 s at 20,000 assets); median, min and max of ``--runs`` loads;
-- ``cold``: the same for the first load after the server started (not in the median): it
-  pays for what a process computes once, such as the assessment document behind the "why";
+- ``first load``: the same for the first load after the server started (not in the
+  median): it pays for what a process reads once, such as the assessment document behind
+  the "why" (stored with the snapshot; recomputed, an assessment's time, only for a snapshot
+  stored before migration 0005);
 - ``html ttfb``: ``responseStart`` of the page's HTML (server time before the first byte);
 - ``api json``: from the same tab, a ``fetch`` of the JSON the overview's data comes from
   (``GET /api/v1/orgs/{id}/risk/latest``) to its parsed body: the data path without the UI.
@@ -72,7 +74,7 @@ class Row:
     label: str
     build_seconds: float
     # The first load after the server started (not in the median): it pays for what a
-    # process computes once, e.g. the overview's assessment document when no one has yet.
+    # process reads once, e.g. the overview's assessment document stored with the snapshot.
     cold: Load
     loads: list[Load]
 
@@ -221,7 +223,7 @@ def report(rows: list[Row], floor: Row | None) -> None:
         "data-ready median",
         "min",
         "max",
-        "cold",
+        "first load",
         "html ttfb",
         "api json",
         "x floor",

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
+from sqlalchemy import update
 
 from panacea.api.context import AppContext
 from panacea.identity.models import User
 from panacea.identity.roles import Role
 from panacea.identity.sessions import create_session
-from panacea.risk.snapshot import latest_snapshot
+from panacea.risk.snapshot import RiskSnapshot, latest_snapshot, stored_document
 from panacea.web.callers import WebCaller, WebSessionEndedError, resolve_caller
 from panacea.web.risk_data import (
     DOCUMENTS,
@@ -18,6 +21,7 @@ from panacea.web.risk_data import (
     document_of,
     feed_freshness,
     internet_exposed_assets,
+    known_document,
     medical_device_ids,
     overview_counts,
     ranked_services,
@@ -29,6 +33,7 @@ from panacea.web.risk_data import (
 )
 from tests.api.conftest import ApiWorld
 from tests.api.hospital import audit_of, small_hospital
+from tests.web.model_builds import count_model_builds
 
 
 def _caller(world: ApiWorld, org: int, role: Role) -> WebCaller:
@@ -72,19 +77,50 @@ def test_reassess_stores_audits_and_keeps_the_document(api_world: ApiWorld) -> N
     assert len(audit_of(api_world, org, "assessment.run")) == 1
 
 
-def test_a_snapshot_made_elsewhere_gets_the_same_document_recomputed(api_world: ApiWorld) -> None:
+def test_a_restarted_process_reads_the_document_stored_with_the_snapshot(
+    api_world: ApiWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
     org = small_hospital(api_world, "Hospital B")
-    snapshot, cached = reassess(_caller(api_world, org, Role.SECURITY_LEAD))
-    # Another process (or the API) made it: this one has no document and recomputes it.
+    snapshot, kept = reassess(_caller(api_world, org, Role.SECURITY_LEAD))
+    builds = count_model_builds(monkeypatch)
+    # A restarted process (or another one: the API, the CLI) has no document in memory.
     DOCUMENTS.forget(org, snapshot.id)
+    with api_world.sessions() as db:
+        assert stored_document(db, org, snapshot.id) == json.loads(json.dumps(kept))
+        known = known_document(db, snapshot)
+    assert known == kept
+    assert DOCUMENTS.get(org, snapshot.id) is known
+    DOCUMENTS.forget(org, snapshot.id)
+    assert document_of(api_world.sessions, snapshot) == kept
+    assert builds == [], "the model was rebuilt although the snapshot stores its document"
+
+
+def test_a_snapshot_stored_without_its_document_gets_it_recomputed(
+    api_world: ApiWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    org = small_hospital(api_world, "Hospital B")
+    snapshot, kept = reassess(_caller(api_world, org, Role.SECURITY_LEAD))
+    # As a snapshot stored before migration 0005, in a process that never saw its document.
+    with api_world.sessions.begin() as db:
+        db.execute(update(RiskSnapshot).where(RiskSnapshot.id == snapshot.id).values(document=None))
+    DOCUMENTS.forget(org, snapshot.id)
+    builds = count_model_builds(monkeypatch)
+    with api_world.sessions() as db:
+        assert known_document(db, snapshot) is None
     recomputed = document_of(api_world.sessions, snapshot)
+    assert len(builds) == 1
     assert DOCUMENTS.get(org, snapshot.id) is recomputed
     # Same model, same entries, same seed: the same figures as the snapshot stored.
     for service in recomputed["services"]:
         stored = snapshot.services[service["key"]]
         assert service["probability"] == pytest.approx(stored["probability"], abs=1e-4)
         assert service["risk_class"] == stored["risk_class"]
-    assert recomputed["services"] == cached["services"]
+    assert recomputed["services"] == kept["services"]
+    # Kept in memory, not written back: it describes today's model, not the one assessed.
+    with api_world.sessions() as db:
+        assert stored_document(db, org, snapshot.id) is None
+    assert document_of(api_world.sessions, snapshot) is recomputed
+    assert len(builds) == 1
 
 
 def test_why_line_tells_the_most_likely_scenario(api_world: ApiWorld) -> None:

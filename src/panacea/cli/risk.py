@@ -16,8 +16,7 @@ from panacea.risk.assessment import AssessmentOptions
 from panacea.risk.errors import RiskModelError
 from panacea.risk.parameters import ENTRY_PROFILES
 from panacea.risk.report import board_report
-from panacea.risk.report_json import assessment_document
-from panacea.risk.service import run_assessment
+from panacea.risk.service import assess_and_record
 
 EntryOpt = Annotated[
     str,
@@ -36,14 +35,15 @@ def _options(entry: str, trials: int, seed: int, k: int) -> AssessmentOptions:
 def _run(ctx: typer.Context, org: str, options: AssessmentOptions) -> dict[str, Any]:
     with session_scope(state(ctx).factory()) as session:
         organisation = get_organisation(session, org)
-        assessment = run_assessment(session, organisation.id, options)
+        # The document printed is the one stored with the snapshot.
+        document = assess_and_record(session, organisation.id, options).document
         state(ctx).audit(
             session,
             "assessment.run",
             organisation_id=organisation.id,
             entries=sorted(options.entries),
         )
-        return assessment_document(assessment)
+        return document
 
 
 def assess(
@@ -55,7 +55,9 @@ def assess(
     seed: Annotated[int, typer.Option(help="Seed of the Monte Carlo run.")] = 0,
 ) -> None:
     """Assess the organisation: clinical services ranked by risk class, then expected loss."""
-    document = _run(ctx, org, _options(entry, trials, seed, 1))
+    # The default number of scenarios, as the dashboard and the API: the document is stored
+    # with the snapshot, and the dashboard's service view shows its scenarios.
+    document = _run(ctx, org, _options(entry, trials, seed, AssessmentOptions().scenarios))
     if output is OutputFormat.JSON:
         print_json(document)
         return

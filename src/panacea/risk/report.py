@@ -13,8 +13,7 @@ from sqlalchemy.orm import Session
 
 from panacea.risk.assessment import AssessmentOptions
 from panacea.risk.planning import plan_document, plan_organisation
-from panacea.risk.report_json import assessment_document
-from panacea.risk.service import run_assessment
+from panacea.risk.service import assess_and_record
 from panacea.risk.snapshot import RiskSnapshot, list_snapshots
 
 
@@ -28,7 +27,7 @@ def board_report(
     html: bool,
 ) -> str:
     """Assess (storing a snapshot), plan within ``budget``, and render the board report."""
-    assessment = assessment_document(run_assessment(session, organisation_id, options))
+    assessment = assess_and_record(session, organisation_id, options).document
     plan = plan_document(
         plan_organisation(session, organisation_id, options, budget=budget),
         organisation=organisation,

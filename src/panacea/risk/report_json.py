@@ -71,8 +71,10 @@ def assessment_document(assessment: Assessment) -> dict[str, Any]:
     }
 
 
-def snapshot_of(assessment: Assessment, *, trigger: str = "assessment") -> RiskSnapshot:
-    """The stored summary of an assessment."""
+def snapshot_of(
+    assessment: Assessment, *, document: dict[str, Any], trigger: str = "assessment"
+) -> RiskSnapshot:
+    """The stored summary of an assessment, with its document (:func:`assessment_document`)."""
     return RiskSnapshot(
         organisation_id=assessment.organisation_id,
         generated_at=assessment.generated_at,
@@ -88,4 +90,5 @@ def snapshot_of(assessment: Assessment, *, trigger: str = "assessment") -> RiskS
             }
             for s in assessment.services
         },
+        document=document,
     )

@@ -24,7 +24,6 @@ from panacea.identity.roles import Permission
 from panacea.inventory.service import organisation_by_id
 from panacea.risk.assessment import AssessmentOptions
 from panacea.risk.report import board_report
-from panacea.risk.report_json import assessment_document
 from panacea.risk.schemas import (
     ALL_ENTRIES,
     MAX_TRIALS,
@@ -78,7 +77,8 @@ _REPORT_TYPES = {
 )
 def assess_now(access: Assessor, db: Db, body: AssessmentIn) -> AssessmentOut:
     options = body.options()
-    assessment, snapshot = assess_and_record(db, access.organisation_id, options)
+    recorded = assess_and_record(db, access.organisation_id, options)
+    snapshot = recorded.snapshot
     append(
         db,
         access.event(
@@ -90,7 +90,7 @@ def assess_now(access: Assessor, db: Db, body: AssessmentIn) -> AssessmentOut:
             total_expected_loss=round(snapshot.total_expected_loss, 2),
         ),
     )
-    return AssessmentOut.of(snapshot, assessment_document(assessment))
+    return AssessmentOut.of(snapshot, recorded.document)
 
 
 @router.get("/latest", summary="The newest snapshot (404 before the first assessment)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -10,6 +11,16 @@ from panacea.findings.service import reopen_expired_acceptances
 from panacea.risk.assessment import Assessment, AssessmentOptions, assess
 from panacea.risk.report_json import assessment_document, snapshot_of
 from panacea.risk.snapshot import RiskSnapshot, store_snapshot
+
+
+@dataclass(frozen=True)
+class RecordedAssessment:
+    """An assessment, the snapshot stored for it (flushed: it has its id) and its
+    ``panacea.assessment/1`` document, which the snapshot stores too."""
+
+    assessment: Assessment
+    snapshot: RiskSnapshot
+    document: dict[str, Any]
 
 
 def run_assessment(
@@ -23,7 +34,7 @@ def run_assessment(
 
     Expired risk acceptances reopen first: an acceptance past its date is no longer a decision.
     """
-    return assess_and_record(session, organisation_id, options, trigger=trigger)[0]
+    return assess_and_record(session, organisation_id, options, trigger=trigger).assessment
 
 
 def assess_and_record(
@@ -32,12 +43,14 @@ def assess_and_record(
     options: AssessmentOptions,
     *,
     trigger: str = "assessment",
-) -> tuple[Assessment, RiskSnapshot]:
-    """``run_assessment``, also returning the snapshot it stored (flushed: it has its id)."""
+) -> RecordedAssessment:
+    """``run_assessment``, also returning the snapshot it stored and the document stored with
+    it (so that readers of the snapshot need not rebuild the model to explain it)."""
     reopen_expired_acceptances(session, organisation_id)
     assessment = assess(session, organisation_id, options)
-    snapshot = store_snapshot(session, snapshot_of(assessment, trigger=trigger))
-    return assessment, snapshot
+    document = assessment_document(assessment)
+    snapshot = store_snapshot(session, snapshot_of(assessment, document=document, trigger=trigger))
+    return RecordedAssessment(assessment, snapshot, document)
 
 
 def service_scenarios(

@@ -2,8 +2,8 @@
 one asset with its endpoints, components, findings and compromise probability.
 
 The probability is the one of the organisation's latest assessment (its document, as the
-overview uses it: ``risk_data.document_of``, cached per snapshot, computed in a worker thread
-when not cached). Nothing here changes data.
+overview uses it: ``risk_data.document_of``, stored with the snapshot and kept per process,
+read in a worker thread). Nothing here changes data.
 """
 
 from __future__ import annotations

@@ -1,11 +1,13 @@
 """The overview (``/``): clinical services ranked, the risk trend, the counts that matter, how
 fresh the feeds and the last assessment are, and "Reassess" with a progress indicator.
 
-The page is sent at once with everything the latest snapshot holds; the one-line "why" of
-each service and the medical devices at risk need the snapshot's assessment document, which
-may take a second to recompute (:mod:`panacea.web.risk_data`): they are filled in over the
-websocket, then ``panacea:data-ready`` is marked. Before the first assessment, a caller who
-may assess gets one run at once (with the progress shown); others are told none exists.
+The page is sent at once with everything the latest snapshot holds, including the one-line
+"why" of each service and the medical devices at risk, read from the assessment document
+stored with the snapshot (:mod:`panacea.web.risk_data`). Only a snapshot stored before that
+document was (migration 0005) needs it recomputed, which takes an assessment's time: then
+these are filled in over the websocket. ``panacea:data-ready`` is marked once they are shown.
+Before the first assessment, a caller who may assess gets one run at once (with the progress
+shown); others are told none exists.
 """
 
 from __future__ import annotations
@@ -29,7 +31,6 @@ from panacea.web.charts import (
 )
 from panacea.web.risk_data import (
     DEVICE_AT_RISK,
-    DOCUMENTS,
     Freshness,
     OverviewCounts,
     RankedService,
@@ -37,6 +38,7 @@ from panacea.web.risk_data import (
     devices_at_risk,
     document_of,
     feed_freshness,
+    known_document,
     latest,
     medical_device_ids,
     overview_counts,
@@ -256,10 +258,8 @@ async def overview_page(caller: WebCaller) -> None:
         labels = service_labels(db, caller.organisation_id)
         feeds = feed_freshness(db)
         points = trend(db, caller.organisation_id)
-        cached = (
-            DOCUMENTS.get(caller.organisation_id, snapshot.id) if snapshot is not None else None
-        )
-        counts = overview_counts(db, caller.organisation_id, cached)
+        known = known_document(db, snapshot) if snapshot is not None else None
+        counts = overview_counts(db, caller.organisation_id, known)
     _freshness(caller, feeds, snapshot.generated_at if snapshot is not None else None)
     reassessment = Reassessment(caller) if caller.allows(Permission.RISK_ASSESS) else None
     devices = _counts(counts)
@@ -278,8 +278,8 @@ async def overview_page(caller: WebCaller) -> None:
         return
     whys = _services_table(ranked_services(snapshot, labels))
     _trend(points)
-    document = cached
-    if document is None:
+    document = known
+    if document is None:  # a snapshot stored without its document: recompute it
         await ui.context.client.connected()
         try:
             document = await run.io_bound(document_of, caller.context.sessions, snapshot)

@@ -3,10 +3,11 @@
 * the latest risk snapshot (``risk.snapshot.latest_snapshot``) ranks the services: risk class,
   then expected loss (as ``risk.impact.rank`` does), with the probability stored;
 * the one-line "why" of each service and the scenarios of the service view come from the
-  assessment document (``panacea.assessment/1``) of that snapshot. A snapshot stores figures
-  only, so the document is kept in memory when this process made the snapshot (the
-  "Reassess" button), and otherwise recomputed once from the current model with the
-  snapshot's entry profiles (not stored: like ``GET .../scenarios``, it answers a question);
+  assessment document (``panacea.assessment/1``) of that snapshot, stored with it
+  (``risk.snapshot.stored_document``) and kept in memory once read. Only a snapshot stored
+  before migration 0005 has none: its document is recomputed once from the current model
+  with the snapshot's entry profiles (kept in memory, not stored: it describes today's
+  model, not the one assessed);
 * the trend is the organisation's snapshots, oldest first;
 * counts: open findings, open findings whose CVE is on CISA KEV, internet-exposed assets (an
   open endpoint that a rule from an internet zone lets through, or an asset in such a zone),
@@ -41,7 +42,12 @@ from panacea.risk.impact import RiskClass
 from panacea.risk.ports import allows
 from panacea.risk.report_json import assessment_document
 from panacea.risk.service import assess_and_record
-from panacea.risk.snapshot import RiskSnapshot, latest_snapshot, list_snapshots
+from panacea.risk.snapshot import (
+    RiskSnapshot,
+    latest_snapshot,
+    list_snapshots,
+    stored_document,
+)
 from panacea.vulndb.models import FeedState, Vulnerability
 from panacea.vulndb.views import feed_states_query
 from panacea.web.callers import WebCaller
@@ -133,36 +139,51 @@ def options_of(snapshot: RiskSnapshot) -> AssessmentOptions:
     return AssessmentOptions(entries=tuple(snapshot.entries))
 
 
-def document_of(sessions: sessionmaker[Session], snapshot: RiskSnapshot) -> Document:
-    """The assessment document of ``snapshot``: cached, else recomputed (not stored).
-
-    Slow (an assessment: about a second for the demo hospital); call it from a worker thread.
+def known_document(db: Session, snapshot: RiskSnapshot) -> Document | None:
+    """The document of ``snapshot`` without assessing: kept in memory, else the one stored with
+    the snapshot (then kept). None for a snapshot stored before migration 0005, whose
+    document only :func:`document_of` gives (by recomputing it).
     """
-    cached = DOCUMENTS.get(snapshot.organisation_id, snapshot.id)
-    if cached is not None:
-        return cached
+    document = DOCUMENTS.get(snapshot.organisation_id, snapshot.id)
+    if document is None:
+        document = stored_document(db, snapshot.organisation_id, snapshot.id)
+        if document is not None:
+            DOCUMENTS.put(snapshot.organisation_id, snapshot.id, document)
+    return document
+
+
+def document_of(sessions: sessionmaker[Session], snapshot: RiskSnapshot) -> Document:
+    """The assessment document of ``snapshot``: :func:`known_document`, else recomputed from
+    the current model (kept in memory, not stored).
+
+    The recomputation is slow (an assessment: about a second for the demo hospital, a minute
+    at 20,000 assets); call this from a worker thread.
+    """
     with sessions() as db:
         try:
-            document = assessment_document(
-                assess(db, snapshot.organisation_id, options_of(snapshot))
-            )
+            document = known_document(db, snapshot)
+            if document is None:
+                document = assessment_document(
+                    assess(db, snapshot.organisation_id, options_of(snapshot))
+                )
+                DOCUMENTS.put(snapshot.organisation_id, snapshot.id, document)
         finally:
             db.rollback()
-    DOCUMENTS.put(snapshot.organisation_id, snapshot.id, document)
     return document
 
 
 def reassess(caller: WebCaller) -> tuple[RiskSnapshot, Document]:
-    """Assess the caller's organisation now and store the snapshot, audited as
-    ``POST .../risk/assessments`` audits it; keep its document (:data:`DOCUMENTS`).
+    """Assess the caller's organisation now and store the snapshot (with its document), audited
+    as ``POST .../risk/assessments`` audits it; keep its document (:data:`DOCUMENTS`).
 
     One transaction (``caller.transaction``: the session and ``risk:assess`` are checked
-    again first; WebSessionEndedError otherwise). The document is cached only once the
+    again first; WebSessionEndedError otherwise). The document is kept only once the
     snapshot is committed. Slow (an assessment): call it from a worker thread.
     """
     options = AssessmentOptions()
     with caller.transaction(Permission.RISK_ASSESS) as db:
-        assessment, snapshot = assess_and_record(db, caller.organisation_id, options)
+        recorded = assess_and_record(db, caller.organisation_id, options)
+        snapshot = recorded.snapshot
         append(
             db,
             caller.access.event(
@@ -175,9 +196,8 @@ def reassess(caller: WebCaller) -> tuple[RiskSnapshot, Document]:
                 client="dashboard",
             ),
         )
-        document = assessment_document(assessment)
-    DOCUMENTS.put(caller.organisation_id, snapshot.id, document)
-    return snapshot, document
+    DOCUMENTS.put(caller.organisation_id, snapshot.id, recorded.document)
+    return snapshot, recorded.document
 
 
 # --- ranked services and their "why" -------------------------------------------------------

@@ -3,7 +3,9 @@
 its probability, and the service's dependency tree.
 
 Figures come from the latest snapshot's assessment document (:mod:`panacea.web.risk_data`),
-so the service view and the overview always tell the same story.
+so the service view and the overview always tell the same story: the document stored with the
+snapshot, in the page as sent; recomputed (and filled in over the websocket) only for a
+snapshot stored before migration 0005.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from panacea.web.risk_data import (
     Document,
     dependency_tree,
     document_of,
+    known_document,
     latest,
     service_in_document,
     service_labels,
@@ -116,6 +119,7 @@ async def service_page(caller: WebCaller, key: str) -> None:
         labels = service_labels(db, caller.organisation_id)
         snapshot = latest(db, caller.organisation_id)
         tree = dependency_tree(db, caller.organisation_id, key)
+        document = known_document(db, snapshot) if snapshot is not None else None
     label = labels.get(key)
     if label is None or tree is None:
         ui.context.client.status_code = 404
@@ -140,18 +144,19 @@ async def service_page(caller: WebCaller, key: str) -> None:
             )
         mark_data_ready()
         return
-    with scenarios:
-        waiting = ui.label("Computing the scenarios…").props("role=status")
-    await ui.context.client.connected()
-    try:
-        document = await run.io_bound(document_of, caller.context.sessions, snapshot)
-    except PanaceaError as e:  # the current model cannot be assessed
-        waiting.text = f"The scenarios could not be computed: {e}"
-        waiting.props("role=alert")
-        mark_data_ready()
-        return
+    if document is None:  # a snapshot stored without its document: recompute it
+        with scenarios:
+            waiting = ui.label("Computing the scenarios…").props("role=status")
+        await ui.context.client.connected()
+        try:
+            document = await run.io_bound(document_of, caller.context.sessions, snapshot)
+        except PanaceaError as e:  # the current model cannot be assessed
+            waiting.text = f"The scenarios could not be computed: {e}"
+            waiting.props("role=alert")
+            mark_data_ready()
+            return
+        waiting.delete()
     service = service_in_document(document, key) if document is not None else None
-    waiting.delete()
     if service is None:
         with scenarios:
             ui.label("This service was not in the last assessment: reassess to include it.")
