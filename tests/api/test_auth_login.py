@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from panacea.api.app import create_app
 from panacea.config import Settings
-from panacea.identity.audit_records import AuditEntry
+from panacea.identity.audit_records import PLATFORM_CHAIN, AuditEntry
 from panacea.identity.models import User, UserSession
 from panacea.identity.roles import Permission, Role
 from panacea.identity.secrets_digest import digest
@@ -50,10 +50,15 @@ def cookie_attributes(response: httpx2.Response) -> dict[str, str]:
     return attributes
 
 
-def audit(world: ApiWorld, action: str) -> list[AuditEntry]:
+def audit(world: ApiWorld, action: str, chain: str = PLATFORM_CHAIN) -> list[AuditEntry]:
+    """The entries of ``action`` in ``chain`` (the platform's: the record of authentication)."""
     with world.sessions() as s:
         return list(
-            s.execute(select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.id))
+            s.execute(
+                select(AuditEntry)
+                .where(AuditEntry.action == action, AuditEntry.chain == chain)
+                .order_by(AuditEntry.id)
+            )
             .scalars()
             .all()
         )
@@ -223,6 +228,32 @@ def test_logout_needs_the_csrf_token_then_ends_the_session(api_world: ApiWorld) 
     assert replay.get(ME).status_code == 401
     [entry] = audit(api_world, "auth.logout")
     assert entry.outcome == "success"
+
+
+def test_the_organisation_audit_log_shows_its_members_signing_in_and_out(
+    api_world: ApiWorld,
+) -> None:
+    org, user_id = analyst(api_world)
+    auditor = api_world.session_client(
+        api_world.user("auditor@stmary.example", {org: Role.AUDITOR})
+    )
+    client = api_world.anonymous_client()
+    wrong = client.post(LOGIN, json={"email": "analyst@stmary.example", "password": "wrong"})
+    assert wrong.status_code == 401
+    login = client.post(LOGIN, json={"email": "analyst@stmary.example", "password": PASSWORD})
+    assert login.status_code == 200, login.text
+    out = client.post(LOGOUT, headers={"X-CSRF-Token": login.json()["csrf_token"]})
+    assert out.status_code == 204
+    log = auditor.get(f"/api/v1/orgs/{org}/audit", params={"action": "auth.*"})
+    assert log.status_code == 200, log.text
+    seen = [(i["action"], i["outcome"], i["actor"]) for i in log.json()["items"]]
+    assert sorted(seen) == [
+        ("auth.login", "success", "analyst@stmary.example"),
+        ("auth.logout", "success", "analyst@stmary.example"),
+    ]
+    assert all(i["target"] == f"user:{user_id}" for i in log.json()["items"])
+    verified = auditor.get(f"/api/v1/orgs/{org}/audit/verify").json()
+    assert verified["ok"] is True, verified
 
 
 def test_login_always_issues_a_new_session(api_world: ApiWorld) -> None:

@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from panacea.identity.audit_records import AuditEntry
+from panacea.identity.audit_records import PLATFORM_CHAIN, AuditEntry, chain_of
 from panacea.identity.models import PasskeyCredential, UserSession
 from panacea.identity.roles import Role
 from panacea.identity.secrets_digest import digest
@@ -57,9 +57,20 @@ def client_with(world: ApiWorld, token: str, csrf: str) -> TestClient:
     return client
 
 
-def audit(world: ApiWorld, action: str) -> list[AuditEntry]:
+def audit(world: ApiWorld, action: str, chain: str = PLATFORM_CHAIN) -> list[AuditEntry]:
+    """The entries of ``action`` in ``chain`` (the platform's: the record of authentication)."""
     with world.sessions() as s:
-        stmt = select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.seq)
+        stmt = (
+            select(AuditEntry)
+            .where(AuditEntry.action == action, AuditEntry.chain == chain)
+            .order_by(AuditEntry.seq)
+        )
+        return list(s.execute(stmt).scalars())
+
+
+def audit_of_org(world: ApiWorld, org: int) -> list[AuditEntry]:
+    with world.sessions() as s:
+        stmt = select(AuditEntry).where(AuditEntry.chain == chain_of(org)).order_by(AuditEntry.seq)
         return list(s.execute(stmt).scalars())
 
 
@@ -133,6 +144,10 @@ def test_register_then_pass_the_second_factor_over_http(api_world: ApiWorld) -> 
         ("passkey.authenticated", "success"),
         ("passkey.deleted", "success"),
     ]
+    # The second factor completes a sign-in: the organisation's log shows it, and only it.
+    [platform] = audit(api_world, "passkey.authenticated")
+    org_log = [(e.action, e.details.get("platform_seq")) for e in audit_of_org(api_world, org)]
+    assert org_log == [("passkey.authenticated", platform.seq)]
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from panacea.identity import authentication, throttle, totp
-from panacea.identity.audit_records import AuditEntry
+from panacea.identity.audit_records import PLATFORM_CHAIN, AuditEntry, chain_of
+from panacea.identity.audit_verify import verify_chains
 from panacea.identity.authentication import Attempt, SignedIn
 from panacea.identity.errors import AuthenticationError, MfaRequiredError, ThrottledError
 from panacea.identity.models import LoginThrottle, Membership, User, UserSession
@@ -82,10 +83,17 @@ def refused(sessions: sessionmaker[Session], email: str, password: str, **kw: ob
     return f"{type(caught.value).__name__}: {caught.value}"
 
 
-def entries(sessions: sessionmaker[Session], action: str) -> list[AuditEntry]:
+def entries(
+    sessions: sessionmaker[Session], action: str, chain: str = PLATFORM_CHAIN
+) -> list[AuditEntry]:
+    """The entries of ``action`` in ``chain`` (the platform's: the record of authentication)."""
     with sessions() as s:
         return list(
-            s.execute(select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.id))
+            s.execute(
+                select(AuditEntry)
+                .where(AuditEntry.action == action, AuditEntry.chain == chain)
+                .order_by(AuditEntry.id)
+            )
             .scalars()
             .all()
         )
@@ -115,6 +123,44 @@ def test_login_opens_a_password_session_and_audits_it(
     assert entry.actor_user_id == user_id
     assert PASSWORD not in json.dumps(entry.details)
     assert signed.token not in json.dumps(entry.details)
+
+
+def test_sign_in_and_sign_out_are_copied_to_each_organisation_of_the_user(
+    auth_sessions: sessionmaker[Session],
+) -> None:
+    user_id = make_user(auth_sessions, "analyst@stmary.example", role=Role.ANALYST)
+    with auth_sessions.begin() as s:
+        [home] = s.scalars(select(Membership.organisation_id).where(Membership.user_id == user_id))
+        second, stranger = Organisation(name="St Jude"), Organisation(name="St Luke")
+        s.add_all([second, stranger])
+        s.flush()
+        s.add(Membership(user_id=user_id, organisation_id=second.id, role=Role.VIEWER.value))
+        member_of, other = sorted([home, second.id]), stranger.id
+    refused(auth_sessions, "analyst@stmary.example", WRONG)
+    signed = login(auth_sessions, "analyst@stmary.example", PASSWORD)
+    with auth_sessions.begin() as s:
+        authentication.logout(s, session_id=signed.session_row.id, attempt=HERE)
+
+    for action in ("auth.login", "auth.logout"):
+        [platform] = [e for e in entries(auth_sessions, action) if e.outcome == "success"]
+        copies = [entries(auth_sessions, action, chain_of(org)) for org in member_of]
+        for org, [copy] in zip(member_of, copies, strict=True):
+            assert copy.organisation_id == org
+            assert (copy.action, copy.outcome, copy.at) == (action, "success", platform.at)
+            assert (copy.actor_user_id, copy.actor, copy.via, copy.client_address) == (
+                platform.actor_user_id,
+                platform.actor,
+                platform.via,
+                platform.client_address,
+            )
+            assert copy.details == {**platform.details, "platform_seq": platform.seq}
+        assert entries(auth_sessions, action, chain_of(other)) == []
+    # A refused attempt names an account nobody proved to own: the platform keeps it alone.
+    assert [e.outcome for e in entries(auth_sessions, "auth.login")] == ["failure", "success"]
+    with auth_sessions() as s:
+        report = verify_chains(s, keys={})
+    assert {c.chain for c in report.chains} == {PLATFORM_CHAIN, *map(chain_of, member_of)}
+    assert all(c.ok for c in report.chains), [c.problem for c in report.chains]
 
 
 def test_unknown_account_is_refused_exactly_like_a_wrong_password(

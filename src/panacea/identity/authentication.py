@@ -20,10 +20,17 @@ AuthenticationError after the same argon2 work, and all count against the same t
 
 Sessions are always new at login and at each step-up (OWASP ASVS V3.2.1, session fixation):
 a cookie the browser had before is revoked, never upgraded.
+
+Sign-ins and sign-outs are audited on the platform chain (a person signs in, not an
+organisation); a successful one is also copied to the chain of each organisation the person
+is a member of (:func:`audit_sign_in`), whose auditors see only their own chain. Refusals stay
+on the platform chain only: the e-mail of a refused attempt is a claim, not an identity, and
+copying it would let anyone write into a hospital's log by typing a member's address.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -34,13 +41,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from panacea.db.base import utcnow
 from panacea.identity import recovery_codes, throttle, totp
 from panacea.identity.audit import AuditEvent, append
+from panacea.identity.audit_records import AuditEntry
 from panacea.identity.errors import (
     AuthenticationError,
     IdentityError,
     MfaRequiredError,
     PermissionDeniedError,
 )
-from panacea.identity.memberships import mfa_roles
+from panacea.identity.memberships import member_organisation_ids, mfa_roles
 from panacea.identity.models import Membership, PasskeyCredential, User, UserSession
 from panacea.identity.passwords import (
     hash_password,
@@ -205,6 +213,29 @@ def _login_event(
     )
 
 
+def audit_sign_in(session: Session, event: AuditEvent, *, at: datetime | None = None) -> AuditEntry:
+    """Append a successful sign-in or sign-out ``event`` (a platform event about user
+    ``event.actor_user_id``) to the platform chain, then a copy of it to the chain of each
+    organisation the user is a member of, all in ``session``'s transaction; return the
+    platform entry.
+
+    A copy is the same event in the organisation's chain, naming its platform entry
+    (``details["platform_seq"]``). Chains are appended to in one order (platform, then
+    organisations by id), so two sign-ins never wait for each other's chain heads in a cycle.
+    """
+    entry = append(session, event, at=at)
+    if event.actor_user_id is None:
+        return entry
+    for organisation_id in member_organisation_ids(session, event.actor_user_id):
+        copy = dataclasses.replace(
+            event,
+            organisation_id=organisation_id,
+            details={**event.details, "platform_seq": entry.seq},
+        )
+        append(session, copy, at=entry.at)
+    return entry
+
+
 def _refuse(
     guard: Session,
     *,
@@ -305,7 +336,7 @@ def login(
         client_address=attempt.client_address,
         user_agent=attempt.user_agent,
     )
-    append(
+    audit_sign_in(
         session,
         _login_event(
             outcome="success",
@@ -341,7 +372,7 @@ def _step_up(
     new_row, token = rotate_session(session, row, user=user)
     mark_second_factor(new_row)
     user.last_login_at = now
-    append(
+    audit_sign_in(
         session,
         _login_event(
             outcome="success",
@@ -519,7 +550,7 @@ def logout(session: Session, *, session_id: int | None, attempt: Attempt) -> Non
     """End the caller's session and audit it. PermissionDeniedError for an API token."""
     row, user = _live_session(session, session_id)
     row.revoked_at = utcnow()
-    append(
+    audit_sign_in(
         session,
         _login_event(
             outcome="success",

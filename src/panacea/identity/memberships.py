@@ -20,6 +20,17 @@ def membership_of(session: Session, *, user_id: int, organisation_id: int) -> Me
     ).scalar_one_or_none()
 
 
+def member_organisation_ids(session: Session, user_id: int) -> list[int]:
+    """The organisations the user is a member of, by id (ascending)."""
+    return list(
+        session.scalars(
+            select(Membership.organisation_id)
+            .where(Membership.user_id == user_id)
+            .order_by(Membership.organisation_id)
+        )
+    )
+
+
 def mfa_roles(session: Session, organisation_id: int) -> frozenset[Role]:
     """Roles that must pass a second factor in this organisation."""
     policy = session.execute(

@@ -27,6 +27,8 @@ Refusals raise :class:`PasskeyRegistrationError` (HTTP 422) or
 caller's transaction (spent challenge, audit entry, failure count): the caller commits before
 answering. Registration, authentication (success and failure) and deletion are audited on the
 platform chain (``organisation_id=None``): a passkey belongs to a person, not an organisation.
+A successful authentication completes a sign-in, so it is also copied to the chains of the
+user's organisations (``authentication.audit_sign_in``).
 """
 
 from __future__ import annotations
@@ -68,6 +70,7 @@ from webauthn.helpers.structs import (
 from panacea.db.base import utcnow
 from panacea.identity import throttle
 from panacea.identity.audit import AuditEvent, append
+from panacea.identity.authentication import audit_sign_in
 from panacea.identity.errors import (
     AuthenticationError,
     ConflictError,
@@ -366,7 +369,7 @@ def authenticate(
     throttle.reset(db, key=account_key(user.email))
     new_row, token = rotate_session(db, row, user=user)
     mark_second_factor(new_row)
-    append(
+    audit_sign_in(  # the sign-in's second step: its organisations see it too
         db,
         _event(
             principal,
