@@ -28,13 +28,13 @@ from panacea.identity.breakglass import (
     StepUpRequiredError,
     checked_reason,
     end_break_glass,
-    live_grant,
     pending_reviews,
     request_break_glass,
     review,
 )
 from panacea.identity.breakglass_alerting import alert_recipients, deliver_grant_alert
 from panacea.identity.errors import NotFoundError, PermissionDeniedError
+from panacea.identity.memberships import active_grant
 from panacea.identity.models import BreakGlassGrant, Membership, SecurityPolicy, User
 from panacea.identity.principal import OrgAccess, Principal
 from panacea.identity.roles import Permission, Role
@@ -315,11 +315,11 @@ def test_the_grant_lapses_after_the_configured_hours(hospital: Hospital, db: Ses
     grant = db.get(BreakGlassGrant, grant_id)
     assert grant is not None
     one_second_before = started + timedelta(hours=4) - timedelta(seconds=1)
-    assert live_grant(
+    assert active_grant(
         db, user_id=hospital.analyst, organisation_id=hospital.org_id, now=one_second_before
     )
     assert (
-        live_grant(
+        active_grant(
             db,
             user_id=hospital.analyst,
             organisation_id=hospital.org_id,

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from panacea.db.base import utcnow
 from panacea.identity.audit import append
 from panacea.identity.errors import IdentityError, NotFoundError, PermissionDeniedError
+from panacea.identity.memberships import active_grant
 from panacea.identity.models import BreakGlassGrant, Membership, SecurityPolicy, UserSession
 from panacea.identity.principal import OrgAccess
 from panacea.identity.rbac import allows
@@ -153,27 +154,6 @@ def break_glass_header(grant: BreakGlassGrant) -> str:
     return f"active; expires={grant.expires_at.strftime('%Y-%m-%dT%H:%M:%SZ')}"
 
 
-def live_grant(
-    session: Session, *, user_id: int, organisation_id: int, now: datetime | None = None
-) -> BreakGlassGrant | None:
-    """The user's live grant in the organisation at ``now``, if any."""
-    now = now or utcnow()
-    return (
-        session.execute(
-            select(BreakGlassGrant)
-            .where(
-                BreakGlassGrant.user_id == user_id,
-                BreakGlassGrant.organisation_id == organisation_id,
-                BreakGlassGrant.ended_at.is_(None),
-                BreakGlassGrant.expires_at > now,
-            )
-            .order_by(BreakGlassGrant.id.desc())
-        )
-        .scalars()
-        .first()
-    )
-
-
 def _locked_membership(
     session: Session, *, user_id: int, organisation_id: int
 ) -> Membership | None:
@@ -235,7 +215,7 @@ def request_break_glass(
         raise BreakGlassConflictError(
             f"{principal.email} already holds {policy.role.value}: break-glass adds nothing"
         )
-    current = live_grant(session, user_id=principal.user_id, organisation_id=org_id, now=now)
+    current = active_grant(session, user_id=principal.user_id, organisation_id=org_id, now=now)
     if current is not None:
         raise BreakGlassConflictError(
             f"break-glass grant {current.id} is already active until "

@@ -28,7 +28,6 @@ from panacea.identity.breakglass import (
     StepUpRequiredError,
     break_glass_header,
     end_break_glass,
-    live_grant,
     pending_reviews,
     record_refusal,
     request_break_glass,
@@ -36,6 +35,7 @@ from panacea.identity.breakglass import (
 )
 from panacea.identity.breakglass_alerting import deliver_grant_alert
 from panacea.identity.breakglass_schemas import BreakGlassRequest, GrantOut, ReviewIn
+from panacea.identity.memberships import active_grant
 from panacea.identity.models import BreakGlassGrant
 from panacea.identity.principal import OrgAccess
 from panacea.identity.roles import Permission
@@ -103,7 +103,9 @@ def request_grant(
     summary="The caller's active grant (null when not elevated)",
 )
 def active_grant_of_caller(access: Member, db: Db) -> GrantOut | None:
-    grant = live_grant(db, user_id=access.principal.user_id, organisation_id=access.organisation_id)
+    grant = active_grant(
+        db, user_id=access.principal.user_id, organisation_id=access.organisation_id
+    )
     return GrantOut.of(grant, now=utcnow()) if grant is not None else None
 
 

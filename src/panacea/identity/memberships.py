@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -41,9 +43,11 @@ def mfa_roles(session: Session, organisation_id: int) -> frozenset[Role]:
     return frozenset(Role(r) for r in policy.mfa_roles)
 
 
-def active_grant(session: Session, *, user_id: int, organisation_id: int) -> BreakGlassGrant | None:
-    """The user's live break-glass grant in the organisation, if any."""
-    now = utcnow()
+def active_grant(
+    session: Session, *, user_id: int, organisation_id: int, now: datetime | None = None
+) -> BreakGlassGrant | None:
+    """The user's live break-glass grant in the organisation at ``now``, if any."""
+    now = now or utcnow()
     return (
         session.execute(
             select(BreakGlassGrant)

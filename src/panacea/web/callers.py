@@ -23,8 +23,7 @@ from sqlalchemy.orm import Session
 from panacea.api.context import AppContext
 from panacea.errors import PanaceaError
 from panacea.identity.authentication import account_overview
-from panacea.identity.breakglass import live_grant
-from panacea.identity.memberships import mfa_roles
+from panacea.identity.memberships import active_grant, mfa_roles
 from panacea.identity.models import BreakGlassGrant, User, UserSession
 from panacea.identity.principal import OrgAccess, Principal
 from panacea.identity.rbac import permissions_of
@@ -202,7 +201,7 @@ def resolve_caller(
     chosen = _chosen(memberships, organisation_hint)
     if chosen is None:
         return Standing.NO_ORGANISATION
-    grant = live_grant(db, user_id=user.id, organisation_id=chosen.organisation_id)
+    grant = active_grant(db, user_id=user.id, organisation_id=chosen.organisation_id)
     role = Role(grant.role) if grant is not None else chosen.role
     # As panacea.api.deps.require: either role needing MFA asks for it from a session.
     if {role, chosen.role} & mfa_roles(db, chosen.organisation_id) and row.assurance != "mfa":
