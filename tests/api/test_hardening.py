@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -191,9 +193,10 @@ def test_body_limit_stops_reading_a_stream_at_the_limit() -> None:
 
     limited = BodyLimit(app, default=1000, uploads=10_000, upload_prefix="/imports")
     scope: Scope = {"type": "http", "path": "/api/v1/x", "headers": [], "method": "POST"}
-    import asyncio
-
-    asyncio.run(limited(scope, receive, send))
+    # In its own thread: under pytest-xdist this worker may still hold the browser tests'
+    # Playwright session, whose event loop runs in the main thread.
+    with ThreadPoolExecutor(max_workers=1) as thread:
+        thread.submit(asyncio.run, limited(scope, receive, send)).result()
     assert seen == [400, 800]  # the third chunk (1200 > 1000) never reaches the app
     assert pulled == 3
     assert [m["type"] for m in sent] == ["http.response.start", "http.response.body"]
