@@ -18,7 +18,7 @@ from numpy.typing import NDArray
 from panacea.risk.attack_graph import AttackGraph, Gate
 from panacea.risk.distinct import distinct
 from panacea.risk.errors import RiskModelError
-from panacea.risk.layout import Bucket, Wide, gate_layout
+from panacea.risk.layout import Bucket, Wide, gate_layout, reduced_pending
 
 MAX_PASSES = 10_000
 
@@ -114,15 +114,8 @@ def fixed_point(
     for passes in range(1, MAX_PASSES + 1):
         changed = False
         for buckets, wide, reduce in shape.groups:
-            for bucket in buckets:
-                chosen = pending[bucket.nodes]
-                if chosen.any():
-                    nodes = bucket.nodes[chosen]
-                    new = reduce.reduce(state[bucket.parents[chosen]], axis=1)
-                    changed |= _settle(state, coins, pending, shape, nodes, new)
-            if wide.nodes.size and pending[wide.nodes].any():
-                new = reduce.reduceat(state[wide.parents], wide.offsets, axis=0)
-                changed |= _settle(state, coins, pending, shape, wide.nodes, new)
+            for nodes, new in reduced_pending(state, buckets, wide, pending, reduce):
+                changed |= _settle(state, coins, pending, shape, nodes, new)
         if shape.thresholds.size and pending[shape.thresholds].any():
             nodes = shape.thresholds
             changed |= _settle(state, coins, pending, shape, nodes, _threshold(graph, state, nodes))

@@ -7,7 +7,9 @@ whose per-segment overhead would dominate if every node paid it.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -53,3 +55,23 @@ def gate_layout(graph: AttackGraph, gate: Gate) -> tuple[list[Bucket], Wide]:
     within = np.arange(int(lengths.sum())) - np.repeat(offsets, lengths)
     parents = graph.parents[np.repeat(graph.indptr[wide], lengths) + within].astype(np.int64)
     return buckets, Wide(wide, parents, offsets)
+
+
+def reduced_pending(
+    values: NDArray[Any],
+    buckets: list[Bucket],
+    wide: Wide,
+    pending: NDArray[np.bool_],
+    reduce: np.ufunc,
+) -> Iterator[tuple[NDArray[np.int64], NDArray[Any]]]:
+    """For each group of one gate's pending nodes: the nodes and their parents' values reduced.
+
+    Lazy: each group is reduced when asked for, so what the caller stored for the previous
+    group (and the pending marks it changed) is already seen by the next one.
+    """
+    for bucket in buckets:
+        chosen = pending[bucket.nodes]
+        if chosen.any():
+            yield bucket.nodes[chosen], reduce.reduce(values[bucket.parents[chosen]], axis=1)
+    if wide.nodes.size and pending[wide.nodes].any():
+        yield wide.nodes, reduce.reduceat(values[wide.parents], wide.offsets, axis=0)

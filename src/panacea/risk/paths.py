@@ -23,6 +23,7 @@ from panacea.risk.attack_graph import AttackGraph, Gate
 from panacea.risk.distinct import distinct
 from panacea.risk.errors import RiskModelError
 from panacea.risk.fixpoint import Structure, structure
+from panacea.risk.layout import reduced_pending
 
 MAX_ROUNDS = 10_000
 _TOLERANCE = 1e-9
@@ -84,15 +85,9 @@ def _costs(
     for round_ in range(first_round, first_round + MAX_ROUNDS):
         improved_any = False
         for (buckets, wide), reduce in groups:
-            for bucket in buckets:
-                chosen = pending[bucket.nodes]
-                if chosen.any():
-                    nodes = bucket.nodes[chosen]
-                    new = reduce.reduce(cost[bucket.parents[chosen]], axis=1) + own[nodes]
-                    improved_any |= _improve(cost, settled, pending, shape, nodes, new, round_)
-            if wide.nodes.size and pending[wide.nodes].any():
-                new = reduce.reduceat(cost[wide.parents], wide.offsets) + own[wide.nodes]
-                improved_any |= _improve(cost, settled, pending, shape, wide.nodes, new, round_)
+            for nodes, best in reduced_pending(cost, buckets, wide, pending, reduce):
+                new = best + own[nodes]
+                improved_any |= _improve(cost, settled, pending, shape, nodes, new, round_)
         for node in shape.thresholds:  # few: one per redundancy group
             if pending[node]:
                 parents = cost[graph.parents[graph.indptr[node] : graph.indptr[node + 1]]]
