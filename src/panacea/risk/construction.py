@@ -130,6 +130,14 @@ class _Construction:
 
     def exposed(self, asset: int, *, os_only: bool = False) -> int | None:
         """Some open port of the asset (of its OS services only) can be reached; None if none."""
+        key = ("exposed", asset, os_only)
+        if key not in self._nodes:
+            node = self._new_exposed(asset, os_only=os_only)
+            self._nodes[key] = -1 if node is None else node
+        known = self._nodes[key]
+        return None if known < 0 else known
+
+    def _new_exposed(self, asset: int, *, os_only: bool) -> int | None:
         record = self.assets[asset]
         ports = [
             (protocol, port)
