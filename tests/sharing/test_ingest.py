@@ -71,6 +71,31 @@ def test_an_envelope_altered_in_transit_is_quarantined(world: TaxiiWorld, peer: 
     assert actions[-2:] == ["sharing.ingested", "sharing.quarantined"]
 
 
+def test_a_tampered_object_amid_a_large_envelope(world: TaxiiWorld, peer: Publisher) -> None:
+    """One envelope of 1,000 objects (two lookup chunks, one bulk write), one of them altered
+    in the middle: it alone is quarantined; the others are stored in order, as they were sent."""
+    org = world.organisation("Hospital A")
+    collection_id = world.collection(org)
+    secret = world.token(org)
+    signed = peer.indicators(1000)
+    wire = json.loads(json.dumps(signed))
+    wire[600]["confidence"] = 5
+    status = _post(world, secret, collection_id, wire)
+
+    assert (status["success_count"], status["failure_count"]) == (999, 1)
+    [failure] = status["failures"]
+    assert failure["id"] == signed[600]["id"]
+    assert failure["message"].startswith("quarantined (bad-signature)")
+    [kept] = _quarantine(world, secret, org)
+    assert (kept["reason"], json.loads(kept["body"])) == ("bad-signature", wire[600])
+    with world.sessions() as s:
+        rows = s.execute(
+            select(TaxiiObject.body, TaxiiObject.date_added).order_by(TaxiiObject.id)
+        ).all()
+    assert [json.loads(body) for body, _ in rows] == signed[:600] + signed[601:]
+    assert all(a < b for (_, a), (_, b) in itertools.pairwise(rows))
+
+
 def test_every_refusal_has_its_reason(world: TaxiiWorld, peer: Publisher) -> None:
     org = world.organisation("Hospital A")
     collection_id = world.collection(org)

@@ -171,6 +171,7 @@ _json = st.recursive(
     st.none()
     | st.booleans()
     | st.integers(min_value=-(2**60), max_value=2**60)
+    | st.sampled_from([2**53 - 1, 2**53, -(2**53 - 1), -(2**53)])
     | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(max_size=12),
     lambda children: (
@@ -192,3 +193,46 @@ def test_fast_path_is_rfc_8785(value: dict[str, Any]) -> None:
             canonical_bytes(value)
         return
     assert canonical_bytes(value) == expected
+
+
+def _nested(depth: int) -> dict[str, Any]:
+    value: dict[str, Any] = {"leaf": [1, "x"]}
+    for _ in range(depth):
+        value = {"inner": value}
+    return value
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        # Every control character, DEL, the line and paragraph separators, quotes, slashes.
+        {"text": "".join(map(chr, range(0x20))) + "\x7f\u2028\u2029\"'\\/"},
+        # Beyond ASCII, in and beyond the Basic Multilingual Plane; keys in code-point order.
+        {"b": "Hôpital 病院 😀", "a": ["é", {"Z": "z", "_": None, "a": True}], "A": False},
+        # The integers at the edge of RFC 8785's number domain, nested lists.
+        {"n": [2**53 - 1, -(2**53 - 1), 0, [[-1]]], "m": {"k": [False, None]}},
+        # Deeper than orjson nests (255): the reference serialises it.
+        _nested(300),
+    ],
+    ids=["controls", "unicode", "integers", "deep"],
+)
+def test_canonical_form_is_rfc_8785(value: dict[str, Any]) -> None:
+    assert canonical_bytes(value) == rfc8785.dumps(value)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"name": "lone \ud800 surrogate"},
+        {"list": ["\udfff"]},
+        # Past the safe integers (rfc8785 refuses 2^53 itself, which a double holds exactly).
+        {"big": 2**53},
+        {"big": [-(2**53)]},
+        {"big": 2**53 + 1},
+        {"float": float("nan")},
+    ],
+)
+def test_values_without_canonical_form(value: dict[str, Any]) -> None:
+    with pytest.raises(VerificationError) as caught:
+        canonical_bytes(value)
+    assert caught.value.reason == MALFORMED_SIGNATURE

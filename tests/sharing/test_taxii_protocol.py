@@ -97,6 +97,9 @@ def test_errors_are_taxii_messages(world: TaxiiWorld, peer: Publisher) -> None:
     taxii = {"Content-Type": TAXII_MEDIA_TYPE}
     assert_taxii_error(http.post(objects_url, data="{not json", headers=taxii), 400)
     assert_taxii_error(http.post(objects_url, data='{"objects": 3}', headers=taxii), 400)
+    deep = '{"objects": [' + "[" * 100_000 + "]" * 100_000 + "]}"
+    nested = assert_taxii_error(http.post(objects_url, data=deep, headers=taxii), 400)
+    assert "nested too deeply" in nested["description"]
     assert_taxii_error(http.get(objects_url, params={"limit": "0"}), 400)
     assert_taxii_error(http.get(objects_url, params={"limit": "ten"}), 400)
     assert_taxii_error(http.get(objects_url, params={"next": "bm9wZQ"}), 400)

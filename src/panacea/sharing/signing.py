@@ -22,21 +22,26 @@ The verifier recomputes the canonical bytes from the object it received, so any 
 property (a value, a reference, a marking, the publisher) breaks the signature.
 
 Canonicalisation: the ``rfc8785`` package is the reference. The common case (every key ASCII,
-no float, integers within ±2^53, no lone surrogate) is serialised by the standard library's C
-encoder instead, which yields the same bytes there: for such values RFC 8785's key order is
-code-point order, its number form is the decimal integer, and its string escapes (section
-3.2.2.2) are those of ``json.dumps(ensure_ascii=False)``; a property test checks the two paths
-agree. Anything outside that case goes through ``rfc8785``.
+no float, integers of magnitude below 2^53, no lone surrogate) is serialised by ``orjson``
+instead (five times faster than the standard library's encoder, which was most of the cost),
+which yields the same bytes there: for such values RFC 8785's key order is code-point order
+(the same for every ordering of ASCII keys), its number form is the decimal integer, and its
+string escapes (section 3.2.2.2: the two-character escapes for backspace, tab, line feed, form
+feed, carriage return, quote and backslash, a lower-case six-character escape for the other
+controls, everything else as UTF-8) are orjson's; tests check the two paths agree. orjson
+refuses a lone surrogate (and nesting deeper than 255): such a value goes to ``rfc8785``, as
+does anything else outside the common case.
 """
 
 from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+import orjson
 import rfc8785
 from joserfc import jws
 from joserfc.errors import JoseError
@@ -57,8 +62,9 @@ ALGORITHMS: Final = ("Ed25519", "ES256")
 # longer is not one of ours and is refused before it is decoded.
 _MAX_SIGNATURE_CHARS = 2000
 _REGISTRY = jws.JWSRegistry(algorithms=list(ALGORITHMS))
-# RFC 8785 section 3.2.2.3: numbers are IEEE 754 doubles; integers beyond 2^53 lose precision,
-# so only smaller ones are written as plain integers by the fast path.
+# RFC 8785 section 3.2.2.3: numbers are IEEE 754 doubles; the fast path writes only the safe
+# integers (|n| < 2^53, ECMAScript's Number.isSafeInteger) as plain integers, the domain the
+# reference accepts (rfc8785 refuses 2^53 itself, which the fast path used to write).
 _SAFE_INT = 2**53
 PublicKey = OKPKey | ECKey
 
@@ -102,9 +108,10 @@ def canonical_bytes(obj: Mapping[str, Any]) -> bytes:
     unsigned = {k: v for k, v in obj.items() if k != SIGNATURE_PROPERTY}
     try:
         if _plain(unsigned):
-            return json.dumps(
-                unsigned, sort_keys=True, separators=(",", ":"), ensure_ascii=False
-            ).encode("utf-8")
+            try:
+                return orjson.dumps(unsigned, option=orjson.OPT_SORT_KEYS)
+            except orjson.JSONEncodeError:
+                pass  # a lone surrogate or very deep nesting: the reference decides
         return rfc8785.dumps(unsigned)
     except (rfc8785.CanonicalizationError, ValueError, TypeError) as e:
         raise VerificationError(
@@ -113,26 +120,37 @@ def canonical_bytes(obj: Mapping[str, Any]) -> bytes:
 
 
 def _plain(value: Any) -> bool:
-    """True if ``value`` is in the subset where ``json.dumps`` equals RFC 8785 (see above)."""
+    """True if ``value`` is in the subset where orjson's bytes equal RFC 8785's (see above),
+    strings with a lone surrogate aside (orjson refuses them).
+
+    Members that are strings, null, booleans or integers are checked in the loop, without a
+    call each: this runs on every property of every object received.
+    """
     kind = type(value)
-    if kind is str:
-        return not _has_surrogate(value)
     if kind is dict:
-        for key, item in value.items():
-            if type(key) is not str or not key.isascii() or not _plain(item):
+        for key in value:
+            if type(key) is not str or not key.isascii():
                 return False
-        return True
+        return _plain_items(value.values())
     if kind is list:
-        return all(_plain(item) for item in value)
-    if kind is int:
-        return bool(-_SAFE_INT <= value <= _SAFE_INT)
-    return value is None or kind is bool
+        return _plain_items(value)
+    return _plain_items((value,))
 
 
-def _has_surrogate(text: str) -> bool:
-    if text.isascii():
-        return False
-    return any("\ud800" <= ch <= "\udfff" for ch in text)
+def _plain_items(items: Iterable[Any]) -> bool:
+    for item in items:
+        kind = type(item)
+        if kind is str or item is None or kind is bool:
+            continue
+        if kind is int:
+            if not -_SAFE_INT < item < _SAFE_INT:
+                return False
+        elif kind is dict or kind is list:
+            if not _plain(item):
+                return False
+        else:
+            return False
+    return True
 
 
 @dataclass(frozen=True)

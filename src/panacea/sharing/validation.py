@@ -14,6 +14,7 @@ neither and get no version (the store then uses the date it was added, as TAXII 
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -59,6 +60,10 @@ OBSERVABLE_TYPES: Final = frozenset(
     }
 )
 MARKING_DEFINITION: Final = "marking-definition"
+# The longest strings the patterns above can match: a type, "--" and a UUID; a timestamp
+# with microseconds.
+_MAX_ID_CHARS: Final = 250 + 2 + 36
+_MAX_TIMESTAMP_CHARS: Final = len("2026-01-05T08:00:00.000000Z")
 
 
 @dataclass(frozen=True)
@@ -76,12 +81,28 @@ class StixFacts:
 
 def parse_timestamp(value: Any, *, what: str) -> datetime:
     """A STIX timestamp as an aware UTC datetime. Raises StixError naming ``what``."""
-    if not isinstance(value, str) or not TIMESTAMP_PATTERN.match(value):
+    if not isinstance(value, str) or len(value) > _MAX_TIMESTAMP_CHARS:
         raise StixError(f"{what} is not a STIX timestamp (YYYY-MM-DDTHH:MM:SS[.ffffff]Z)")
     try:
-        return datetime.fromisoformat(value).astimezone(UTC)
+        instant = _instant(value)
     except ValueError as e:
         raise StixError(f"{what} is not a valid date: {value}") from e
+    if instant is None:
+        raise StixError(f"{what} is not a STIX timestamp (YYYY-MM-DDTHH:MM:SS[.ffffff]Z)")
+    return instant
+
+
+# Bulk ingest parses the same few timestamps over and over (an object's created and modified
+# are often equal, a batch shares them): each distinct string is parsed once. Bounded in
+# entries and in their length (longer strings are refused before), so that a sender of
+# distinct or huge values only cycles a small cache.
+@functools.lru_cache(maxsize=4096)
+def _instant(text: str) -> datetime | None:
+    """The instant of ``text``; None if it is not of the STIX form, ValueError if it is of the
+    form but no date (a 30th of February)."""
+    if not TIMESTAMP_PATTERN.match(text):
+        return None
+    return datetime.fromisoformat(text).astimezone(UTC)
 
 
 def check_object(obj: Any) -> StixFacts:
@@ -150,7 +171,12 @@ def _check_optional(obj: Mapping[str, Any], where: str) -> None:
 
 
 def _is_ref(value: Any, stix_type: str) -> bool:
-    if not isinstance(value, str):
-        return False
+    return isinstance(value, str) and len(value) <= _MAX_ID_CHARS and _is_id_of(value, stix_type)
+
+
+# References repeat across a batch (one publisher, a few markings): each is matched once
+# (bounded as the timestamps above).
+@functools.lru_cache(maxsize=4096)
+def _is_id_of(value: str, stix_type: str) -> bool:
     matched = ID_PATTERN.match(value)
     return matched is not None and matched.group(1) == stix_type

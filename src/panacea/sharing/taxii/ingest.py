@@ -33,7 +33,7 @@ from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from panacea.db.base import utcnow
@@ -51,6 +51,7 @@ from panacea.sharing.signing import (
     stored_json,
 )
 from panacea.sharing.taxii.models import TaxiiCollection, TaxiiObject, TaxiiStatus
+from panacea.sharing.taxii.object_rows import insert_object_rows
 from panacea.sharing.taxii.store import taxii_timestamp
 from panacea.sharing.validation import StixFacts, check_object
 
@@ -259,7 +260,7 @@ def store_candidates(
             .execution_options(synchronize_session=False)
         )
     if rows:
-        session.execute(insert(TaxiiObject), rows)
+        insert_object_rows(session, rows)
         collection.last_date_added = clock
         session.flush()
     return outcome

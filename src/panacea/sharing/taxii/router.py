@@ -166,6 +166,8 @@ def _objects_of(body: bytes) -> list[Any]:
         document = json.loads(body)
     except (ValueError, UnicodeDecodeError) as e:
         raise bad_request(f"the body is not JSON: {e}") from e
+    except RecursionError as e:  # the decoder refuses arrays or objects nested this deep
+        raise bad_request("the body is nested too deeply to be a TAXII envelope") from e
     if not isinstance(document, dict):
         raise bad_request("the body must be a TAXII envelope (a JSON object)")
     objects = document.get("objects", [])
