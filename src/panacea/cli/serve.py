@@ -9,6 +9,7 @@ users see and ``PANACEA_TRUSTED_PROXIES`` to the proxy's address.
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 from pathlib import Path
 from typing import Annotated
@@ -81,6 +82,10 @@ def run_server(settings: Settings, *, host: str, port: int) -> None:
         # No "server: uvicorn" banner: it only helps an attacker pick exploits.
         server_header=False,
     )
+    # What the start-up built (routes, the dashboard, ATT&CK data: ~300,000 objects) lives as
+    # long as the process: the collector need not walk it again at every full collection
+    # (each took ~250 ms during bulk TAXII ingest).
+    gc.freeze()
     # uvicorn shuts down cleanly, then re-raises the Ctrl-C it captured: a normal stop.
     with contextlib.suppress(KeyboardInterrupt):
         uvicorn.Server(config).run()
