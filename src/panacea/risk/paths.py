@@ -26,6 +26,7 @@ from panacea.risk.fixpoint import Structure, structure
 from panacea.risk.layout import reduced_pending
 
 MAX_ROUNDS = 10_000
+_KNOWN_SETS = 256  # answers Holding keeps (each two arrays of the nodes that hold)
 _TOLERANCE = 1e-9
 
 
@@ -152,57 +153,115 @@ def _chosen_parents(graph: AttackGraph, costs: _Costs, node: int) -> list[int]:
     return [int(ties[np.argmin(costs.settled[ties])])]
 
 
-def first_rounds(graph: AttackGraph, actions: frozenset[int]) -> NDArray[np.int64]:
-    """Round in which each node first holds when exactly ``actions`` succeed; -1 if never.
+@dataclass(frozen=True)
+class Held:
+    """Nodes that hold (sorted) and the round in which each first holds."""
 
-    Round 0: the entries among ``actions``; round r: every allowed node (a privilege, or one
-    of ``actions``) of which ``need`` parents held by round r-1. Worked by frontier, so the
-    cost follows the nodes that come to hold, not the size of the graph.
+    nodes: NDArray[np.int64]
+    rounds: NDArray[np.int64]
+
+    def round_of(self, node: int) -> int:
+        """The round in which ``node`` first holds; -1 if it never does."""
+        at = int(np.searchsorted(self.nodes, node))
+        found = at < self.nodes.size and self.nodes[at] == node
+        return int(self.rounds[at]) if found else -1
+
+
+class Holding:
+    """Which nodes hold when exactly a given set of actions succeeds, for one graph.
+
+    Worked by frontier, so a check costs what comes to hold, not the size of the graph; the
+    graph-sized buffers are kept between checks and only the entries a check touched are reset.
     """
-    shape = structure(graph)
-    allowed = graph.probability >= 1.0
-    allowed[shape.entries] = False
-    allowed[list(actions)] = True
+
+    def __init__(self, graph: AttackGraph) -> None:
+        self.graph = graph
+        self.shape = structure(graph)
+        self._privilege = (graph.probability >= 1.0) & ~self.shape.entries
+        self._allowed = self._privilege.copy()
+        self._first = np.full(graph.size, -1, dtype=np.int64)
+        self._support = np.zeros(graph.size, dtype=np.int64)
+        # the searches of several services check the same sets again: keep the recent answers
+        self._known: dict[frozenset[int], Held] = {}
+
+    def rounds(self, actions: frozenset[int]) -> Held:
+        """The nodes that hold and the round in which each first holds.
+
+        Round 0: the entries among ``actions``; round r: every allowed node (a privilege, or
+        one of ``actions``) of which ``need`` parents held by round r-1.
+        """
+        known = self._known.get(actions)
+        if known is None:
+            if len(self._known) >= _KNOWN_SETS:
+                self._known.clear()
+            known = self._known[actions] = self._rounds(actions)
+        return known
+
+    def _rounds(self, actions: frozenset[int]) -> Held:
+        graph, shape = self.graph, self.shape
+        chosen = np.fromiter(actions, dtype=np.int64, count=len(actions))
+        self._allowed[chosen] = True
+        held: list[NDArray[np.int64]] = []
+        counted: list[NDArray[np.int64]] = []
+        try:
+            new = chosen[shape.entries[chosen]]
+            for round_ in range(MAX_ROUNDS):
+                if new.size == 0:
+                    nodes = np.sort(np.concatenate(held)) if held else new
+                    return Held(nodes, self._first[nodes])
+                self._first[new] = round_
+                held.append(new)
+                children = shape.children_of(new)
+                np.add.at(self._support, children, 1)
+                counted.append(children)
+                ready = self._allowed[children] & (self._first[children] < 0)
+                ready &= self._support[children] >= graph.need[children]
+                new = distinct(children[ready])
+            raise RiskModelError("no fixed point while checking a scenario")
+        finally:
+            self._allowed[chosen] = self._privilege[chosen]
+            for nodes in held:
+                self._first[nodes] = -1
+            for nodes in counted:
+                self._support[nodes] = 0
+
+    def reaches(self, actions: frozenset[int], target: int) -> bool:
+        return self.rounds(actions).round_of(target) >= 0
+
+
+def first_rounds(graph: AttackGraph, actions: frozenset[int]) -> NDArray[np.int64]:
+    """Round in which each node first holds when exactly ``actions`` succeed; -1 if never."""
     first = np.full(graph.size, -1, dtype=np.int64)
-    support = np.zeros(graph.size, dtype=np.int64)
-    new = np.flatnonzero(allowed & shape.entries)
-    for round_ in range(MAX_ROUNDS):
-        if new.size == 0:
-            return first
-        first[new] = round_
-        children = shape.children_of(new)
-        np.add.at(support, children, 1)
-        ready = allowed[children] & (first[children] < 0)
-        ready &= support[children] >= graph.need[children]
-        new = distinct(children[ready])
-    raise RiskModelError("no fixed point while checking a scenario")
+    held = Holding(graph).rounds(actions)
+    first[held.nodes] = held.rounds
+    return first
 
 
 def reached_with(graph: AttackGraph, actions: frozenset[int], target: int) -> bool:
     """Whether ``target`` holds when exactly ``actions`` succeed (and no other chance does)."""
-    return bool(first_rounds(graph, actions)[target] >= 0)
+    return Holding(graph).reaches(actions, target)
 
 
-def _minimal(graph: AttackGraph, actions: frozenset[int], target: int) -> frozenset[int] | None:
+def _minimal(holding: Holding, actions: frozenset[int], target: int) -> frozenset[int] | None:
     """Drop actions the target does not need, least probable first; None if they never reach it.
 
     (A derivation read back through equal-cost ties could in principle lean on a loop.)
     """
-    if not reached_with(graph, actions, target):
+    if not holding.reaches(actions, target):
         return None
     current = set(actions)
-    for action in sorted(actions, key=lambda a: graph.probability[a]):
+    for action in sorted(actions, key=lambda a: holding.graph.probability[a]):
         trial = frozenset(current - {action})
-        if reached_with(graph, trial, target):
+        if holding.reaches(trial, target):
             current = set(trial)
     return frozenset(current)
 
 
-def _ordered(graph: AttackGraph, actions: frozenset[int]) -> Scenario:
+def _ordered(holding: Holding, actions: frozenset[int]) -> Scenario:
     """The actions in the order they can happen: by the round each first holds."""
-    rounds = first_rounds(graph, actions)
-    order = sorted(actions, key=lambda a: (rounds[a], a))
-    probability = float(np.prod(graph.probability[list(actions)])) if actions else 1.0
+    rounds = holding.rounds(actions)
+    order = sorted(actions, key=lambda a: (rounds.round_of(a), a))
+    probability = float(np.prod(holding.graph.probability[list(actions)])) if actions else 1.0
     return Scenario(tuple(order), probability)
 
 
@@ -215,6 +274,7 @@ class ScenarioSearch:
 
     def __init__(self, graph: AttackGraph) -> None:
         self.graph = graph
+        self.holding = Holding(graph)
         self._costs: dict[frozenset[int], _Costs] = {}
 
     def costs(self, banned: frozenset[int] = frozenset()) -> _Costs:
@@ -273,7 +333,7 @@ def top_scenarios(
     found: dict[frozenset[int], Scenario] = {}
     candidates: list[tuple[float, int, frozenset[int], frozenset[int]]] = []
     counter = 0
-    start = _minimal(graph, first, target)
+    start = _minimal(search.holding, first, target)
     if start is None:
         return []
     heapq.heappush(candidates, (-1.0, counter, start, frozenset()))
@@ -281,7 +341,7 @@ def top_scenarios(
         _neg, _c, actions, banned = heapq.heappop(candidates)
         if actions in found:
             continue
-        found[actions] = _ordered(graph, actions)
+        found[actions] = _ordered(search.holding, actions)
         for action in sorted(actions):
             if graph.need[action] == 0:
                 continue  # entries are the attacker's choice of profile, not a step to ban
@@ -289,7 +349,7 @@ def top_scenarios(
             alternative = search.derivation(target, ban)
             if alternative is None:
                 continue
-            minimal = _minimal(graph, alternative, target)
+            minimal = _minimal(search.holding, alternative, target)
             if minimal is not None and minimal not in found:
                 counter += 1
                 p = float(np.prod(graph.probability[list(minimal)]))
