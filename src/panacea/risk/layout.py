@@ -37,6 +37,17 @@ class Wide:
     parents: NDArray[np.int64]
     offsets: NDArray[np.int64]
 
+    def some(self, chosen: NDArray[np.bool_]) -> Wide:
+        """The chosen nodes only, their parent lists laid end to end."""
+        if chosen.all():
+            return self
+        lengths = np.diff(np.append(self.offsets, self.parents.size))[chosen]
+        starts = self.offsets[chosen]
+        offsets = np.cumsum(lengths) - lengths
+        within = np.arange(int(lengths.sum())) - np.repeat(offsets, lengths)
+        parents = self.parents[np.repeat(starts, lengths) + within]
+        return Wide(self.nodes[chosen], parents, offsets)
+
 
 def gate_layout(graph: AttackGraph, gate: Gate) -> tuple[list[Bucket], Wide]:
     """The nodes of ``gate`` (with parents, not entries) in degree buckets and one wide group."""
@@ -73,5 +84,7 @@ def reduced_pending(
         chosen = pending[bucket.nodes]
         if chosen.any():
             yield bucket.nodes[chosen], reduce.reduce(values[bucket.parents[chosen]], axis=1)
-    if wide.nodes.size and pending[wide.nodes].any():
-        yield wide.nodes, reduce.reduceat(values[wide.parents], wide.offsets, axis=0)
+    chosen = pending[wide.nodes]
+    if chosen.any():
+        some = wide.some(chosen)
+        yield some.nodes, reduce.reduceat(values[some.parents], some.offsets, axis=0)
