@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from panacea.identity.actors import Actor
 from panacea.identity.audit import append
 from panacea.identity.errors import PermissionDeniedError
+from panacea.identity.memberships import member_organisation_ids
 from panacea.identity.models import (
     Membership,
     PasskeyCredential,
@@ -81,17 +82,6 @@ def reset_password(session: Session, user: User, *, actor: Actor) -> str:
     return password
 
 
-def organisations_of(session: Session, user_id: int) -> list[int]:
-    """Ids of the organisations the user belongs to, ascending."""
-    return list(
-        session.execute(
-            select(Membership.organisation_id)
-            .where(Membership.user_id == user_id)
-            .order_by(Membership.organisation_id)
-        ).scalars()
-    )
-
-
 def check_authority(session: Session, actor: Actor, user: User, organisation_id: int) -> None:
     """Raise PermissionDeniedError unless the actor manages users wherever ``user`` belongs.
 
@@ -100,7 +90,7 @@ def check_authority(session: Session, actor: Actor, user: User, organisation_id:
     """
     if actor.is_operator:
         return
-    others = set(organisations_of(session, user.id)) - {organisation_id}
+    others = set(member_organisation_ids(session, user.id)) - {organisation_id}
     if not others:
         return
     managed: set[int] = set()
@@ -120,7 +110,7 @@ def check_authority(session: Session, actor: Actor, user: User, organisation_id:
 
 def audit_account(session: Session, actor: Actor, user: User, action: str, **details: Any) -> None:
     """Audit an account-wide change in each organisation of the user (else the platform)."""
-    organisations: list[int | None] = list(organisations_of(session, user.id)) or [None]
+    organisations: list[int | None] = list(member_organisation_ids(session, user.id)) or [None]
     for organisation_id in organisations:
         append(
             session,
