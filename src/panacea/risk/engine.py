@@ -3,8 +3,9 @@
 It holds the attack graph, every node's own draws and the packed fixed-point state of the
 Monte Carlo worlds. An event changes the own probability of some nodes (a finding's status, a
 KEV or EPSS update, a shared sighting) or pins a node (evidence). Only those nodes' draws are
-redrawn, and only their downstream cone is reset and brought back to its least fixed point;
-everything upstream or beside keeps its state. Because draws are keyed by node label (common
+redrawn; in the worlds where a changed node lost its success, the nodes downstream that held
+there are cleared and derived again (delete and re-derive), and everywhere else the state only
+grows; everything upstream or beside keeps its state. Because draws are keyed by node label (common
 random numbers), the result is bit-for-bit the one a full recomputation gives, which the tests
 check after random event sequences. Changes of structure (a rule, an asset, a new finding) are
 rebuilt in full.
@@ -20,11 +21,10 @@ from numpy.typing import NDArray
 
 from panacea.risk.assessment import AssessmentOptions
 from panacea.risk.construction import build_attack_graph, exploit_probability
-from panacea.risk.distinct import distinct
 from panacea.risk.draws import draw, draw_rows
 from panacea.risk.errors import RiskModelError
 from panacea.risk.evidence import pin
-from panacea.risk.fixpoint import Structure, fixed_point, popcount, structure
+from panacea.risk.fixpoint import fixed_point, popcount, structure
 from panacea.risk.inputs import IntelReport, RiskInputs, combine_reports
 
 
@@ -222,28 +222,15 @@ class RiskEngine:
         cannot lose anything and is left alone, as is every world where coins only grew.
         """
         shape = structure(self.graph)
-        suspect = self._suspects(shape, changed, lost) if lost.any() else changed
+        # the nodes downstream of the change by way of nodes that held in some lost world
+        held: NDArray[np.bool_] = np.asarray((self.state & lost).any(axis=1))
+        suspect = shape.downstream(changed, self.graph.size, through=held)
         self.state[suspect] &= ~lost
         entries = suspect[self.graph.need[suspect] == 0]
         self.state[entries] = self.coins[entries]
         dirty = np.union1d(suspect, shape.children_of(changed))
         self.state, _ = fixed_point(self.graph, self.coins, start=self.state, dirty=dirty)
         return int(dirty.size)
-
-    def _suspects(
-        self, shape: Structure, changed: NDArray[np.int64], lost: NDArray[np.uint64]
-    ) -> NDArray[np.int64]:
-        """Nodes downstream of ``changed`` through nodes that held in some world of ``lost``."""
-        held: NDArray[np.bool_] = np.asarray((self.state & lost).any(axis=1))
-        seen = np.zeros(self.graph.size, dtype=bool)
-        seen[changed] = True
-        frontier = distinct(changed)
-        while frontier.size:
-            reached = shape.children_of(frontier)
-            reached = reached[~seen[reached] & held[reached]]
-            frontier = distinct(reached)
-            seen[frontier] = True
-        return np.flatnonzero(seen)
 
     def full(self) -> NDArray[np.uint64]:
         """The state a full recomputation gives (for checks)."""

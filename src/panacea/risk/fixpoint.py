@@ -49,14 +49,18 @@ class Structure:
         children: NDArray[np.int64] = self.children[np.repeat(starts, lengths) + within]
         return np.repeat(nodes, lengths), children
 
-    def downstream(self, start: NDArray[np.int64], size: int) -> NDArray[np.int64]:
-        """Every node reachable from ``start`` (included), in node order."""
+    def downstream(
+        self, start: NDArray[np.int64], size: int, *, through: NDArray[np.bool_] | None = None
+    ) -> NDArray[np.int64]:
+        """Every node reachable from ``start`` (included), in node order; with ``through``,
+        reachable by way of the nodes it marks only."""
         seen = np.zeros(size, dtype=bool)
         seen[start] = True
         frontier = distinct(start)
         while frontier.size:
             reached = self.children_of(frontier)
-            frontier = distinct(reached[~seen[reached]])
+            keep = ~seen[reached] if through is None else ~seen[reached] & through[reached]
+            frontier = distinct(reached[keep])
             seen[frontier] = True
         return np.flatnonzero(seen)
 

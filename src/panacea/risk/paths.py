@@ -229,14 +229,6 @@ class Holding:
         return self.rounds(actions).round_of(target) >= 0
 
 
-def first_rounds(graph: AttackGraph, actions: frozenset[int]) -> NDArray[np.int64]:
-    """Round in which each node first holds when exactly ``actions`` succeed; -1 if never."""
-    first = np.full(graph.size, -1, dtype=np.int64)
-    held = Holding(graph).rounds(actions)
-    first[held.nodes] = held.rounds
-    return first
-
-
 def reached_with(graph: AttackGraph, actions: frozenset[int], target: int) -> bool:
     """Whether ``target`` holds when exactly ``actions`` succeed (and no other chance does)."""
     return Holding(graph).reaches(actions, target)
