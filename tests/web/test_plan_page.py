@@ -16,6 +16,7 @@ from panacea.web.plan_data import (
     CSV_COLUMNS,
     curve_points,
     export_plan_csv,
+    latest_cut_plan,
     make_plan,
     plan_csv,
     position,
@@ -146,6 +147,11 @@ def test_a_plan_is_made_stored_and_audited_as_the_api(api_world: ApiWorld) -> No
         document = stored_plan(db, org, plan_id)
         assert [p.id for p in recent_plans(db, org, "budget")] == [plan_id]
         assert [p.id for p in recent_plans(db, org, "cut")] == [cut_id]
+        latest_cut = latest_cut_plan(db, org, "infusion_therapy")
+        assert latest_cut is not None
+        assert latest_cut["id"] == cut_id
+        assert latest_cut_plan(db, org, "ehr") is None
+        assert latest_cut_plan(db, org + 1000, "infusion_therapy") is None
     assert document is not None
     assert document["id"] == plan_id
     # The whole plan is the slider at the plan's budget.

@@ -71,8 +71,21 @@ def _money(value: float) -> str:
 def stored_plan(session: Session, organisation_id: int, plan_id: int) -> dict[str, Any] | None:
     """The ``panacea.plan/1`` document of stored plan ``plan_id`` (with its id), or None."""
     plan = plan_in(session, organisation_id, plan_id)
-    if plan is None:
-        return None
+    return None if plan is None else _document(plan)
+
+
+def latest_cut_plan(session: Session, organisation_id: int, key: str) -> dict[str, Any] | None:
+    """The document of the newest stored cut plan for service ``key`` (with its id), or None."""
+    plan = session.scalar(
+        plans_query(organisation_id)
+        .where(RiskPlan.mode == "cut", RiskPlan.service == key)
+        .order_by(RiskPlan.id.desc())
+        .limit(1)
+    )
+    return None if plan is None else _document(plan)
+
+
+def _document(plan: RiskPlan) -> dict[str, Any]:
     return {**plan.document, "id": plan.id, "created_at": plan.created_at.isoformat()}
 
 

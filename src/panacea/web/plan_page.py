@@ -23,6 +23,7 @@ from panacea.web.plan_data import (
     CurvePosition,
     curve_points,
     cut_steps,
+    latest_cut_plan,
     latest_plan_id,
     make_plan,
     position,
@@ -327,12 +328,7 @@ class CutSection:
 
     def _latest(self, key: str) -> dict[str, Any] | None:
         with self.caller.reading() as db:
-            plans = recent_plans(db, self.caller.organisation_id, "cut")
-            for choice in plans:
-                document = stored_plan(db, self.caller.organisation_id, choice.id)
-                if document is not None and document["service"] == key:
-                    return document
-        return None
+            return latest_cut_plan(db, self.caller.organisation_id, key)
 
     def show_latest(self, key: Any) -> None:
         if not isinstance(key, str):
