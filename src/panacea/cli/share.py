@@ -21,10 +21,8 @@ audited with the operating-system account as the actor.
 
 from __future__ import annotations
 
-import getpass
 import json
 import os
-import socket
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -34,6 +32,7 @@ from rich.table import Table
 from panacea.cli.render import OutputFormat, console, errors, print_json
 from panacea.cli.state import state
 from panacea.db.engine import session_scope
+from panacea.identity.actors import Actor
 from panacea.inventory.service import get_organisation
 from panacea.sharing.errors import PeerError, SigningKeyError
 from panacea.sharing.keys import public_key_of, register_peer_key
@@ -56,14 +55,6 @@ KEY_SCHEMA = "panacea.share.identity/1"
 Org = Annotated[str, typer.Option("--org", help="Organisation.")]
 PeerName = Annotated[str, typer.Option("--peer", help="Peer name (see `share peers list`).")]
 Format = Annotated[OutputFormat, typer.Option("--format", help="table or json")]
-
-
-def _actor() -> str:
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):  # no passwd entry (containers)
-        user = "unknown"
-    return f"{user}@{socket.gethostname()}"
 
 
 def _organisation_id(ctx: typer.Context, name: str) -> int:
@@ -134,7 +125,7 @@ def trust_command(
             jwk=jwk,
             label=label or str(key.name),
             may_republish=hub,
-            actor=_actor(),
+            actor=Actor.operator().name,
         )
         kid = record.kid
     console.print(f"trusted key {kid} of {identity_ref}", highlight=False)
@@ -189,7 +180,9 @@ def peers_add(
         inbox_collection=inbox,
     )
     with session_scope(state(ctx).factory()) as session:
-        peer = add_peer(session, get_organisation(session, org).id, spec, actor=_actor())
+        peer = add_peer(
+            session, get_organisation(session, org).id, spec, actor=Actor.operator().name
+        )
         console.print(f"peer {peer.name} added ({peer.api_root}collections/{peer.collection_id}/)")
 
 
@@ -223,7 +216,7 @@ def peers_remove(
 ) -> None:
     """Forget a peer (what was received from it stays; audited)."""
     with session_scope(state(ctx).factory()) as session:
-        remove_peer(session, get_organisation(session, org).id, name, actor=_actor())
+        remove_peer(session, get_organisation(session, org).id, name, actor=Actor.operator().name)
     console.print(f"peer {name} removed")
 
 
@@ -267,7 +260,7 @@ def push_command(
         incident_ids=incident or (),
         forward=forward,
         hide_organisation=hide_organisation,
-        actor=_actor(),
+        actor=Actor.operator().name,
     )
     console.print(_push_line(report), highlight=False)
     for held in report.held_back[:20]:
@@ -290,7 +283,11 @@ def pull_command(
     """Receive what a peer's collection got since the last pull."""
     organisation_id = _organisation_id(ctx, org)
     report = pull(
-        state(ctx).factory(), organisation_id, peer, actor=_actor(), from_start=from_start
+        state(ctx).factory(),
+        organisation_id,
+        peer,
+        actor=Actor.operator().name,
+        from_start=from_start,
     )
     console.print(_pull_line(report), highlight=False)
 
@@ -324,7 +321,7 @@ def _sync_document(org: str, report: SyncReport) -> dict[str, Any]:
 def sync_command(ctx: typer.Context, org: Org, output: Format = OutputFormat.TABLE) -> None:
     """Pull every peer, take in what arrived, update the intel, push to every peer."""
     organisation_id = _organisation_id(ctx, org)
-    report = sync(state(ctx).factory(), organisation_id, actor=_actor())
+    report = sync(state(ctx).factory(), organisation_id, actor=Actor.operator().name)
     if output is OutputFormat.JSON:
         print_json(_sync_document(org, report))
     else:
@@ -360,7 +357,7 @@ def export_command(
             get_organisation(session, org).id,
             list(incident),
             hide_organisation=hide_organisation,
-            actor=_actor(),
+            actor=Actor.operator().name,
         )
     text = json.dumps(bundle, indent=2, ensure_ascii=False) + "\n"
     if out is None:
