@@ -27,7 +27,6 @@ from panacea.identity.audit_export import AuditFilter, entries_query
 from panacea.identity.audit_records import AuditEntry, chain_of
 from panacea.identity.audit_verify import verify_audit
 from panacea.identity.principal import OrgAccess
-from panacea.identity.rbac import permissions_of
 from panacea.identity.roles import Permission, Role
 from panacea.identity.user_views import list_users
 from panacea.web.table_paging import TablePage, TableRequest
@@ -101,12 +100,6 @@ def grantable(access: OrgAccess) -> list[str]:
     """The scopes the caller may give a new token, in the matrix's order."""
     allowed = api_tokens.grantable_scopes(access)
     return [p.value for p in Permission if p in allowed]
-
-
-def role_scopes(role: Role) -> list[str]:
-    """The permissions of ``role`` (the role list's explanation)."""
-    held = permissions_of(role)
-    return [p.value for p in Permission if p in held]
 
 
 @dataclass(frozen=True)

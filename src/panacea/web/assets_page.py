@@ -14,6 +14,7 @@ from nicegui import run, ui
 
 from panacea.identity.roles import Permission
 from panacea.inventory.vocabulary import AssetKind
+from panacea.risk.snapshot import latest_snapshot
 from panacea.web import risk_data
 from panacea.web.asset_rows import (
     ASSET_SORTS,
@@ -306,7 +307,7 @@ async def _probability_text(caller: WebCaller, asset_id: int) -> str:
     if not caller.allows(Permission.RISK_READ):
         return "Compromise probability: your role does not include risk:read."
     with caller.reading() as db:
-        snapshot = risk_data.latest(db, caller.organisation_id)
+        snapshot = latest_snapshot(db, caller.organisation_id)
     if snapshot is None:
         return "Compromise probability: no assessment has been run yet."
     document = await run.io_bound(risk_data.document_of, caller.context.sessions, snapshot)

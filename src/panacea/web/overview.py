@@ -21,6 +21,7 @@ from nicegui.elements.mixins.text_element import TextElement
 
 from panacea.errors import PanaceaError
 from panacea.identity.roles import Permission
+from panacea.risk.snapshot import latest_snapshot
 from panacea.web.callers import WebCaller, WebSessionEndedError
 from panacea.web.charts import (
     RISK_CLASSES,
@@ -39,7 +40,6 @@ from panacea.web.risk_data import (
     document_of,
     feed_freshness,
     known_document,
-    latest,
     medical_device_ids,
     overview_counts,
     ranked_services,
@@ -254,7 +254,7 @@ class Reassessment:
 async def overview_page(caller: WebCaller) -> None:
     """Build the overview (see the module docstring)."""
     with caller.reading() as db:
-        snapshot = latest(db, caller.organisation_id)
+        snapshot = latest_snapshot(db, caller.organisation_id)
         labels = service_labels(db, caller.organisation_id)
         feeds = feed_freshness(db)
         points = trend(db, caller.organisation_id)
@@ -292,6 +292,7 @@ async def overview_page(caller: WebCaller) -> None:
     if document is not None:
         for key, cell in whys.items():
             cell.text = why_line(service_in_document(document, key)) or "—"
+    if known is None and document is not None:  # the counts above could not use it yet
         with caller.reading() as db:
             device_ids = medical_device_ids(db, caller.organisation_id)
         devices.text = str(devices_at_risk(document, device_ids))

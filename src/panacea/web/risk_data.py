@@ -44,7 +44,6 @@ from panacea.risk.report_json import assessment_document
 from panacea.risk.service import assess_and_record
 from panacea.risk.snapshot import (
     RiskSnapshot,
-    latest_snapshot,
     list_snapshots,
     stored_document,
 )
@@ -394,11 +393,6 @@ def feed_freshness(db: Session) -> list[Freshness]:
     """Each vulnerability feed's last load (NVD, KEV, EPSS), by name."""
     states: Iterable[FeedState] = db.scalars(feed_states_query().order_by(FeedState.name))
     return [Freshness(s.name, s.loaded_at, s.version, s.records) for s in states]
-
-
-def latest(db: Session, organisation_id: int) -> RiskSnapshot | None:
-    """The organisation's newest snapshot (None before its first assessment)."""
-    return latest_snapshot(db, organisation_id)
 
 
 # --- the service view ------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from nicegui import events, run, ui
 
 from panacea.errors import PanaceaError
 from panacea.identity.roles import Permission
+from panacea.risk.snapshot import latest_snapshot
 from panacea.web.callers import WebCaller
 from panacea.web.charts import (
     money,
@@ -30,7 +31,6 @@ from panacea.web.risk_data import (
     dependency_tree,
     document_of,
     known_document,
-    latest,
     service_in_document,
     service_labels,
 )
@@ -117,7 +117,7 @@ async def service_page(caller: WebCaller, key: str) -> None:
     """Build the service view (see the module docstring)."""
     with caller.reading() as db:
         labels = service_labels(db, caller.organisation_id)
-        snapshot = latest(db, caller.organisation_id)
+        snapshot = latest_snapshot(db, caller.organisation_id)
         tree = dependency_tree(db, caller.organisation_id, key)
         document = known_document(db, snapshot) if snapshot is not None else None
     label = labels.get(key)
