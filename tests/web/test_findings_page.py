@@ -6,12 +6,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import update
 
 from panacea.db.base import utcnow
 from panacea.findings.errors import FindingError
 from panacea.findings.views import FindingView, list_findings
 from panacea.findings.vocabulary import Confidence, FindingStatus
 from panacea.identity.roles import Role
+from panacea.vulndb.models import Vulnerability
 from panacea.web.finding_rows import (
     FindingChangeError,
     FindingQuery,
@@ -43,14 +45,26 @@ def _findings(world: ApiWorld, org: int) -> list[FindingView]:
 
 def test_filters_select_what_the_views_say(api_world: ApiWorld) -> None:
     org = small_hospital(api_world, "Hospital A")
+    # the small hospital loads no EPSS file: give its CVEs scores so that the filter has data
+    cves = sorted({f.cve for f in _findings(api_world, org)})
+    with api_world.sessions.begin() as db:
+        for rank, cve in enumerate(cves):
+            db.execute(
+                update(Vulnerability)
+                .where(Vulnerability.cve_id == cve)
+                .values(epss=round((rank + 1) / (len(cves) + 1), 4))
+            )
     findings = _findings(api_world, org)
     assert len(findings) >= 10
     some = findings[0]
+    # a threshold the data splits: some findings at or above it, some below
+    scores = sorted({f.epss for f in findings if f.epss})
+    epss = scores[len(scores) // 2]
     cases: list[tuple[FindingQuery, set[int]]] = [
         (FindingQuery(), {f.id for f in findings}),
         (FindingQuery(kev_only=True), {f.id for f in findings if f.kev}),
         (FindingQuery(min_cvss=9.0), {f.id for f in findings if (f.cvss or 0) >= 9.0}),
-        (FindingQuery(min_epss=0.5), {f.id for f in findings if (f.epss or 0) >= 0.5}),
+        (FindingQuery(min_epss=epss), {f.id for f in findings if (f.epss or 0) >= epss}),
         (
             FindingQuery(asset_id=some.asset_id),
             {f.id for f in findings if f.asset_id == some.asset_id},
@@ -68,6 +82,10 @@ def test_filters_select_what_the_views_say(api_world: ApiWorld) -> None:
     ]
     for query, expected in cases:
         assert set(_ids(api_world, org, query)) == expected, query
+    # every filter but the last (no accepted finding yet) selects something, and the
+    # KEV, CVSS and EPSS filters leave something out
+    assert all(expected for _query, expected in cases[:-1])
+    assert all(len(expected) < len(findings) for _query, expected in cases[1:4])
 
 
 def test_sorting_by_score_puts_unscored_findings_last(api_world: ApiWorld) -> None:

@@ -153,6 +153,17 @@ def test_counts_of_the_overview(api_world: ApiWorld) -> None:
         feeds = feed_freshness(db)
     probability = next(a["probability"] for a in document["assets"] if a["id"] in devices)
     assert counts.medical_devices_at_risk == (1 if probability >= 0.3 else 0)
+    # In this small hospital nothing reaches the infusion gateway: 0 at risk. The same
+    # document with the gateway at 0.5 counts it (both sides of the rule are exercised).
+    assert probability == 0.0
+    assert counts.medical_devices_at_risk == 0
+    raised = {
+        **document,
+        "assets": [
+            {**a, "probability": 0.5} if a["id"] in devices else a for a in document["assets"]
+        ],
+    }
+    assert devices_at_risk(raised, devices) == 1
     assert devices_at_risk(document, devices) == counts.medical_devices_at_risk
     assert without_document.medical_devices_at_risk is None
     assert counts.open_findings > 0
