@@ -113,9 +113,11 @@ def open_findings_by_cve(session: Session, organisation_id: int) -> list[CveCoun
 
 
 # The score a finding is ranked by: the newest CVSS version NVD gives (as in list_findings).
-def _newest_score() -> ColumnElement[float]:
+def newest_score(vulnerability: type[Vulnerability] = Vulnerability) -> ColumnElement[float]:
+    """The score a finding is ranked by everywhere: the newest CVSS version NVD gives (of
+    ``vulnerability``, the entity or an alias of it)."""
     return func.coalesce(
-        Vulnerability.cvss_v40_score, Vulnerability.cvss_v31_score, Vulnerability.cvss_v30_score
+        vulnerability.cvss_v40_score, vulnerability.cvss_v31_score, vulnerability.cvss_v30_score
     )
 
 
@@ -143,7 +145,7 @@ def findings_query(organisation_id: int, filters: FindingFilter) -> Select[Findi
         stmt = stmt.where(Finding.cve_id == filters.cve.upper())
     if filters.confidence is not None:
         stmt = stmt.where(Finding.confidence == filters.confidence.value)
-    score = _newest_score()
+    score = newest_score()
     knowledge: list[ColumnElement[bool]] = []
     if filters.kev_only:
         knowledge.append(Vulnerability.kev.is_(True))
@@ -204,7 +206,7 @@ def describe_findings(session: Session, findings: Sequence[Finding]) -> list[Fin
     if cves:
         for cve, score, kev, epss in session.execute(
             select(
-                Vulnerability.cve_id, _newest_score(), Vulnerability.kev, Vulnerability.epss
+                Vulnerability.cve_id, newest_score(), Vulnerability.kev, Vulnerability.epss
             ).where(Vulnerability.cve_id.in_(cves))
         ):
             known[cve] = (score, bool(kev), epss)

@@ -19,10 +19,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, case, func, select
+from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import Session
 
 from panacea.findings.models import Finding
+from panacea.findings.views import newest_score
 from panacea.findings.vocabulary import FindingStatus
 from panacea.inventory import views
 from panacea.inventory.assets import Asset, Component, Endpoint
@@ -49,13 +50,6 @@ class AssetQuery:
         return views.AssetFilter(
             kind=self.kind, zone_id=self.zone_id, department=self.department, search=self.search
         )
-
-
-def _newest_score() -> ColumnElement[float]:
-    # The score a finding is ranked by everywhere: the newest CVSS version NVD gives.
-    return func.coalesce(
-        Vulnerability.cvss_v40_score, Vulnerability.cvss_v31_score, Vulnerability.cvss_v30_score
-    )
 
 
 def _filtered(organisation_id: int, query: AssetQuery) -> Select[Asset]:
@@ -126,7 +120,7 @@ def finding_summary(
         select(
             Finding.asset_id,
             func.count(Finding.id),
-            func.max(_newest_score()),
+            func.max(newest_score()),
             func.max(Vulnerability.epss),
             func.max(case((Vulnerability.kev.is_(True), 1), else_=0)),
         )

@@ -20,13 +20,14 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import ColumnElement, Select, func
+from sqlalchemy import Select, func
 from sqlalchemy.orm import Session, aliased
 
 from panacea.findings import triage, views
 from panacea.findings.errors import FindingError
 from panacea.findings.models import Finding, FindingStatusChange
 from panacea.findings.schemas import AcceptanceIn, StatusChangeIn
+from panacea.findings.views import newest_score
 from panacea.findings.vocabulary import Confidence, FindingStatus, severity_of
 from panacea.identity.principal import OrgAccess
 from panacea.inventory.assets import Asset
@@ -73,10 +74,6 @@ class FindingQuery:
 _vuln = aliased(Vulnerability, name="shown_vulnerability")
 
 
-def _score() -> ColumnElement[float]:
-    return func.coalesce(_vuln.cvss_v40_score, _vuln.cvss_v31_score, _vuln.cvss_v30_score)
-
-
 def _filtered(organisation_id: int, query: FindingQuery) -> Select[Any]:
     """The findings matching ``query`` joined with their asset and (if known) vulnerability.
 
@@ -105,7 +102,7 @@ def _sort_column(sort: str) -> Any:
         "cve": Finding.cve_id,
         "status": Finding.status,
         "asset": Asset.name,
-        "cvss": func.coalesce(_score(), -1.0),
+        "cvss": func.coalesce(newest_score(_vuln), -1.0),
         "epss": func.coalesce(_vuln.epss, -1.0),
         "kev": func.coalesce(_vuln.kev, False),
         "confidence": Finding.confidence,
@@ -123,7 +120,9 @@ def finding_page(
         last = (total - 1) // request.size + 1
         request = TableRequest(last, request.size, request.sort, request.descending)
     column = _sort_column(request.sort)
-    stmt = base.with_only_columns(Finding, Asset.name, _score(), _vuln.kev, _vuln.epss).order_by(
+    stmt = base.with_only_columns(
+        Finding, Asset.name, newest_score(_vuln), _vuln.kev, _vuln.epss
+    ).order_by(
         column.desc() if request.descending else column.asc(),
         Finding.id.desc() if request.descending else Finding.id.asc(),
     )
