@@ -5,6 +5,7 @@
     PanaceaError
     └── SharingError                 something that cannot be shared or received as asked
         ├── IncidentError            an incident record that is invalid or does not exist
+        │   └── IncidentNotFoundError  no such incident in the organisation (also NotFoundError)
         ├── UnknownTechniqueError    an ATT&CK technique id absent from the shipped ATT&CK data
         ├── StixError                a STIX object or bundle that cannot be built or read
         ├── SigningError             an object this platform cannot sign (no key, foreign creator)
@@ -24,6 +25,7 @@
 from __future__ import annotations
 
 from panacea.errors import PanaceaError
+from panacea.identity.errors import NotFoundError
 
 
 class SharingError(PanaceaError):
@@ -32,6 +34,10 @@ class SharingError(PanaceaError):
 
 class IncidentError(SharingError):
     """An incident that is invalid (the message names the field) or does not exist."""
+
+
+class IncidentNotFoundError(IncidentError, NotFoundError):
+    """No such incident in the organisation: the API answers 404, as for anything not found."""
 
 
 class UnknownTechniqueError(SharingError):

@@ -16,7 +16,6 @@ from fastapi.responses import JSONResponse
 
 from panacea.api.deps import Db, require
 from panacea.api.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, paginate
-from panacea.api.problems import ProblemError
 from panacea.identity.audit import append
 from panacea.identity.principal import OrgAccess
 from panacea.identity.roles import Permission
@@ -37,13 +36,6 @@ class StixResponse(JSONResponse):
     """A STIX 2.1 bundle (STIX 2.1 section 1.6.1 media type)."""
 
     media_type = STIX_MEDIA_TYPE
-
-
-def _incident(db: Db, access: OrgAccess, incident_id: int) -> Incident:
-    incident = incidents.incident_in(db, access.organisation_id, incident_id)
-    if incident is None:
-        raise ProblemError(404, f"no incident {incident_id}", slug="not-found")
-    return incident
 
 
 @router.get("", summary="Incidents in the order they were recorded; filter by status")
@@ -79,14 +71,13 @@ def create_incident(access: Publisher, db: Db, body: IncidentCreate) -> Incident
 
 @router.get("/{incident_id}", summary="One incident")
 def get_incident(access: Reader, db: Db, incident_id: IncidentId) -> IncidentOut:
-    return IncidentOut.of(_incident(db, access, incident_id))
+    return IncidentOut.of(incidents.require_incident(db, access.organisation_id, incident_id))
 
 
 @router.patch("/{incident_id}", summary="Change an incident: only the fields given change")
 def update_incident(
     access: Publisher, db: Db, incident_id: IncidentId, body: IncidentFields
 ) -> IncidentOut:
-    _incident(db, access, incident_id)
     incident, changed = incidents.update_incident(
         db, access.organisation_id, incident_id, body.values()
     )
@@ -108,7 +99,6 @@ def update_incident(
 
 @router.delete("/{incident_id}", status_code=204, summary="Delete an incident")
 def delete_incident(access: Publisher, db: Db, incident_id: IncidentId) -> Response:
-    _incident(db, access, incident_id)
     incidents.delete_incident(db, access.organisation_id, incident_id)
     append(db, access.event("incident.deleted", target=f"incident:{incident_id}"))
     return Response(status_code=204)
@@ -131,7 +121,7 @@ def incident_stix(
         bool, Query(description="Pseudonymise the organisation's own name too")
     ] = False,
 ) -> StixResponse:
-    incident = _incident(db, access, incident_id)
+    incident = incidents.require_incident(db, access.organisation_id, incident_id)
     bundle: dict[str, Any] = incidents.export_incident(
         db,
         access.organisation_id,

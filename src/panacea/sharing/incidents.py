@@ -28,7 +28,7 @@ from panacea.inventory.vocabulary import AssetKind
 from panacea.risk.stored_plans import RiskPlan, plan_in
 from panacea.sharing import attack
 from panacea.sharing.anonymise import Anonymiser, anonymise_object
-from panacea.sharing.errors import IncidentError, StixError
+from panacea.sharing.errors import IncidentError, IncidentNotFoundError, StixError
 from panacea.sharing.incident_models import Incident
 from panacea.sharing.incident_vocabulary import (
     Determination,
@@ -383,10 +383,10 @@ def incident_in(session: Session, organisation_id: int, incident_id: int) -> Inc
 
 
 def require_incident(session: Session, organisation_id: int, incident_id: int) -> Incident:
-    """Incident ``incident_id`` of the organisation; IncidentError if there is none."""
+    """Incident ``incident_id`` of the organisation; IncidentNotFoundError if there is none."""
     incident = incident_in(session, organisation_id, incident_id)
     if incident is None:
-        raise IncidentError(f"no incident {incident_id} in this organisation")
+        raise IncidentNotFoundError(f"no incident {incident_id} in this organisation")
     return incident
 
 
