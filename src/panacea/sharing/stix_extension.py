@@ -131,8 +131,3 @@ def incident_core(
         "investigation_status": INVESTIGATION_STATUS[status],
         "criticality": CRITICALITY[severity],
     }
-
-
-def definition_ids() -> frozenset[str]:
-    """Ids of the constant objects every export carries but no hospital authored."""
-    return frozenset({PANACEA_PROJECT_IDENTITY, INCIDENT_EXTENSION_ID})
