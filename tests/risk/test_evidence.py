@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from panacea.risk.draws import draw
 from panacea.risk.errors import RiskModelError
 from panacea.risk.evidence import pin
+from panacea.risk.fixpoint import fixed_point, structure
 from panacea.risk.simulate import exact_probabilities, simulate, wilson_interval
 from tests.risk.graph_strategies import graph_specs
 from tests.risk.test_simulate import HAND_CASES
@@ -86,3 +90,18 @@ def test_monte_carlo_with_evidence_agrees_with_exact(data: st.DataObject) -> Non
     result = simulate(graph, trials=8192, seed=3, pinned={node: q})
     low, high = wilson_interval(exact, result.trials, z=5.0)
     assert np.all((result.probability >= low - 1e-12) & (result.probability <= high + 1e-12))
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_the_pinned_graphs_derived_structure_solves_like_a_fresh_one(data: st.DataObject) -> None:
+    """``pin`` derives the solvers' structure from the unpinned graph's: same fixed point."""
+    graph = data.draw(graph_specs(cyclic=True, max_nodes=14)).build()
+    chosen = data.draw(st.lists(st.integers(0, graph.size - 1), min_size=1, max_size=3))
+    pinned = pin(graph, {n: data.draw(st.floats(0.0, 1.0)) for n in chosen})
+    derived = pinned.cache.get("structure")
+    fresh = dataclasses.replace(pinned)  # same arrays, empty cache
+    assert "structure" not in fresh.cache
+    coins = draw(pinned, 4, seed=3)
+    assert np.array_equal(fixed_point(pinned, coins)[0], fixed_point(fresh, coins)[0])
+    assert derived is None or derived is structure(pinned)

@@ -15,6 +15,10 @@ exactly q/65536, independently across bits. Everything is vectorised across node
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+from functools import cache
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -26,7 +30,7 @@ _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2 = np.uint64(0x94D049BB133111EB)
 _PRIME = np.uint64(0x100000001B3)  # FNV-1a's 64-bit prime
-_CHUNK = 256  # nodes drawn together: the temporaries stay in the processor's cache
+_CHUNK = 1024  # nodes drawn together: the temporaries stay in the processor's cache
 
 
 def label_keys(labels: list[str], seed: int) -> NDArray[np.uint64]:
@@ -65,30 +69,55 @@ def _splitmix(state: NDArray[np.uint64]) -> NDArray[np.uint64]:
 
 
 def bernoulli_words(
-    keys: NDArray[np.uint64], probability: NDArray[np.float64], words: int
+    keys: NDArray[np.uint64],
+    probability: NDArray[np.float64],
+    words: int,
+    *,
+    out: NDArray[np.uint64] | None = None,
+    rows: NDArray[np.int64] | None = None,
 ) -> NDArray[np.uint64]:
-    """Packed draws (len(keys) x words): each bit is 1 with the row's probability."""
+    """Packed draws (len(keys) x words): each bit is 1 with the row's probability.
+
+    With ``out`` and ``rows``, draw i goes to ``out[rows[i]]`` (no intermediate copy) and
+    ``out`` is returned. Chunks of rows are drawn on a few threads (numpy releases the GIL).
+    """
+    if out is None or rows is None:
+        out = np.empty((keys.size, words), dtype=np.uint64)
+        rows = np.arange(keys.size)
     q = np.clip(np.round(probability * 65536.0), 0, 65536).astype(np.int64)
-    out = np.empty((keys.size, words), dtype=np.uint64)
-    counter = np.arange(1, DIGITS * words + 1, dtype=np.uint64).reshape(DIGITS, 1, words)
-    steps = counter * _GOLDEN
-    with np.errstate(over="ignore"):
-        for lo in range(0, keys.size, _CHUNK):
-            rows = slice(lo, lo + _CHUNK)
-            stream = _splitmix(keys[rows][None, :, None] + steps)  # digit x node x word
-            bits = q[rows]
-            result = np.zeros((bits.size, words), dtype=np.uint64)
-            for digit in range(DIGITS):
-                # majority(result, word, digit): OR the word in where the digit is set, else AND
-                digit_mask = np.where((bits >> digit) & 1 == 1, ALL, np.uint64(0))[:, None]
-                word = stream[digit]
-                carry = word & digit_mask
-                word |= digit_mask
-                result &= word
-                result |= carry
-            result[bits >= 65536] = ALL
-            out[rows] = result
+    steps = np.arange(1, DIGITS * words + 1, dtype=np.uint64).reshape(DIGITS, 1, words) * _GOLDEN
+    target = out
+
+    def chunk(lo: int) -> None:
+        part = slice(lo, lo + _CHUNK)
+        with np.errstate(over="ignore"):
+            stream = _splitmix(keys[part][None, :, None] + steps)  # digit x node x word
+        bits = q[part]
+        result = np.zeros((bits.size, words), dtype=np.uint64)
+        for digit in range(DIGITS):
+            # majority(result, word, digit): OR the word in where the digit is set, else AND
+            digit_mask = np.where((bits >> digit) & 1 == 1, ALL, np.uint64(0))[:, None]
+            word = stream[digit]
+            carry = word & digit_mask
+            word |= digit_mask
+            result &= word
+            result |= carry
+        result[bits >= 65536] = ALL
+        target[rows[part]] = result
+
+    starts = range(0, keys.size, _CHUNK)
+    if len(starts) < 4:
+        for lo in starts:
+            chunk(lo)
+    else:
+        list(_pool().map(chunk, starts))
     return out
+
+
+@cache
+def _pool() -> ThreadPoolExecutor:
+    """Threads for drawing: numpy's ufuncs release the GIL, so chunks draw in parallel."""
+    return ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1), thread_name_prefix="draws")
 
 
 def draw(graph: AttackGraph, words: int, seed: int) -> NDArray[np.uint64]:
@@ -100,10 +129,12 @@ def draw_rows(
     graph: AttackGraph, nodes: NDArray[np.int64], words: int, seed: int
 ) -> NDArray[np.uint64]:
     """The packed draws of ``nodes`` only, exactly as ``draw`` gives them."""
-    coins = np.full((nodes.size, words), ALL, dtype=np.uint64)
+    coins = np.empty((nodes.size, words), dtype=np.uint64)
     probability = graph.probability[nodes]
-    random = np.flatnonzero(probability < 1.0)
-    if random.size:
-        keys = label_keys([graph.labels[int(n)] for n in nodes[random]], seed)
-        coins[random] = bernoulli_words(keys, probability[random], words)
+    random = probability < 1.0
+    coins[~random] = ALL
+    chosen = np.flatnonzero(random)
+    if chosen.size:
+        keys = label_keys([graph.labels[int(n)] for n in nodes[chosen]], seed)
+        bernoulli_words(keys, probability[chosen], words, out=coins, rows=chosen)
     return coins

@@ -16,6 +16,7 @@ from numpy.typing import NDArray
 
 from panacea.risk.attack_graph import AttackGraph, Gate
 from panacea.risk.errors import RiskModelError
+from panacea.risk.fixpoint import structure
 
 
 def evidence_arrays(
@@ -64,7 +65,7 @@ def pin(graph: AttackGraph, pinned: Mapping[int, float]) -> AttackGraph:
     need[nodes] = 0
     probability = graph.probability.copy()
     probability[nodes] = values
-    return dataclasses.replace(
+    pinned_graph = dataclasses.replace(
         graph,
         gate=gate,
         need=need,
@@ -72,3 +73,8 @@ def pin(graph: AttackGraph, pinned: Mapping[int, float]) -> AttackGraph:
         indptr=indptr,
         parents=graph.parents[keep],
     )
+    # the solvers' view of the new shape, derived from the old one (much cheaper than anew)
+    derived = structure(graph).without(nodes)
+    if derived is not None:
+        pinned_graph.cache["structure"] = derived
+    return pinned_graph

@@ -10,6 +10,7 @@ what changes: the first pass visits every node, later passes only the frontier.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,11 +28,44 @@ MAX_PASSES = 10_000
 class Structure:
     """What the solvers need of a graph's shape, computed once per shape."""
 
-    groups: tuple[tuple[list[Bucket], Wide, np.ufunc], ...]
+    groups: tuple[tuple[list[Bucket], Wide, np.ufunc], ...]  # OR nodes, then AND nodes
+    # the same nodes by level (see ``levels``), the OR and the AND ones of each level; nodes
+    # that cannot hold even when every action succeeds are left out
+    sweep: tuple[tuple[list[Bucket], Wide, np.ufunc], ...]
+    level: NDArray[np.int64]
     thresholds: NDArray[np.int64]
     child_indptr: NDArray[np.int64]
     children: NDArray[np.int64]
     entries: NDArray[np.bool_]
+
+    def without(self, nodes: NDArray[np.int64]) -> Structure | None:
+        """The structure once ``nodes`` became entries (lost their parents, as evidence pins
+        them): they leave every group. Their former parents still list them as children, which
+        only ever marks an entry pending, and entries are never evaluated. None if one of them
+        could not hold before (what it makes possible was left out of the sweep)."""
+        if (self.level[nodes] < 0).any():
+            return None
+        dropped = np.zeros(self.entries.size, dtype=bool)
+        dropped[nodes] = True
+
+        def strip(
+            group: tuple[list[Bucket], Wide, np.ufunc],
+        ) -> tuple[list[Bucket], Wide, np.ufunc]:
+            buckets, wide, reduce = group
+            kept = []
+            for bucket in buckets:
+                keep = ~dropped[bucket.nodes]
+                if keep.any():
+                    kept.append(Bucket(bucket.nodes[keep], bucket.parents[keep]))
+            return kept, wide.some(~dropped[wide.nodes]), reduce
+
+        return dataclasses.replace(
+            self,
+            groups=tuple(strip(g) for g in self.groups),
+            sweep=tuple(strip(g) for g in self.sweep),
+            thresholds=self.thresholds[~dropped[self.thresholds]],
+            entries=self.entries | dropped,
+        )
 
     def children_of(self, nodes: NDArray[np.int64]) -> NDArray[np.int64]:
         """Every child of ``nodes`` (with repeats)."""
@@ -75,18 +109,58 @@ def structure(graph: AttackGraph) -> Structure:
     order = np.argsort(graph.parents, kind="stable")
     child_indptr = np.zeros(graph.size + 1, dtype=np.int64)
     np.cumsum(np.bincount(graph.parents, minlength=graph.size), out=child_indptr[1:])
+    children = child[order]
+    level = levels(graph, child_indptr, children)
+    sweep: list[tuple[list[Bucket], Wide, np.ufunc]] = []
+    for depth in range(1, int(level.max()) + 1):
+        at = level == depth
+        sweep.append((*gate_layout(graph, Gate.OR, at), np.bitwise_or))
+        sweep.append((*gate_layout(graph, Gate.AND, at), np.bitwise_and))
     result = Structure(
         groups=(
             (*gate_layout(graph, Gate.OR), np.bitwise_or),
             (*gate_layout(graph, Gate.AND), np.bitwise_and),
         ),
+        sweep=tuple(sweep),
+        level=level,
         thresholds=np.flatnonzero((graph.gate == Gate.THRESHOLD) & (graph.need > 0)),
         child_indptr=child_indptr,
-        children=child[order],
+        children=children,
         entries=graph.need == 0,
     )
     graph.cache["structure"] = result
     return result
+
+
+def levels(
+    graph: AttackGraph, child_indptr: NDArray[np.int64], children: NDArray[np.int64]
+) -> NDArray[np.int64]:
+    """The round in which each node first holds when every action succeeds (-1: never).
+
+    Entries hold in round 0; a node holds in round r once ``need`` of its parents hold by
+    round r - 1 (synchronous evaluation of the all-success world). Evaluating nodes in this
+    order derives most of a sampled world in one sweep: a node is evaluated again only where
+    its support in that world came later than in the all-success one.
+    """
+    level = np.full(graph.size, -1, dtype=np.int64)
+    held_parents = np.zeros(graph.size, dtype=np.int64)
+    frontier = np.flatnonzero(graph.need == 0)
+    level[frontier] = 0
+    depth = 0
+    while frontier.size:
+        depth += 1
+        starts = child_indptr[frontier]
+        lengths = child_indptr[frontier + 1] - starts
+        offsets = np.cumsum(lengths) - lengths
+        within = np.arange(int(lengths.sum())) - np.repeat(offsets, lengths)
+        reached = children[np.repeat(starts, lengths) + within]
+        np.add.at(held_parents, reached, 1)
+        candidates = distinct(reached)
+        frontier = candidates[
+            (level[candidates] < 0) & (held_parents[candidates] >= graph.need[candidates])
+        ]
+        level[frontier] = depth
+    return level
 
 
 def fixed_point(
@@ -107,7 +181,7 @@ def fixed_point(
     shape = structure(graph)
     pending = np.zeros(graph.size, dtype=bool)
     if start is None:
-        state = np.zeros_like(coins)
+        state = np.zeros(coins.shape, dtype=np.uint64)
         state[shape.entries] = coins[shape.entries]
         pending[:] = ~shape.entries
     else:
@@ -117,7 +191,7 @@ def fixed_point(
         pending[shape.entries] = False
     for passes in range(1, MAX_PASSES + 1):
         changed = False
-        for buckets, wide, reduce in shape.groups:
+        for buckets, wide, reduce in shape.sweep:
             for nodes, new in reduced_pending(state, buckets, wide, pending, reduce):
                 changed |= _settle(state, coins, pending, shape, nodes, new)
         if shape.thresholds.size and pending[shape.thresholds].any():

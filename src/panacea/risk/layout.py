@@ -49,10 +49,14 @@ class Wide:
         return Wide(self.nodes[chosen], parents, offsets)
 
 
-def gate_layout(graph: AttackGraph, gate: Gate) -> tuple[list[Bucket], Wide]:
-    """The nodes of ``gate`` (with parents, not entries) in degree buckets and one wide group."""
+def gate_layout(
+    graph: AttackGraph, gate: Gate, among: NDArray[np.bool_] | None = None
+) -> tuple[list[Bucket], Wide]:
+    """The nodes of ``gate`` (with parents, not entries; of ``among`` only, if given) in degree
+    buckets and one wide group."""
     counts = np.diff(graph.indptr)
-    nodes = np.flatnonzero((counts > 0) & (graph.gate == gate) & (graph.need > 0))
+    chosen_nodes = (counts > 0) & (graph.gate == gate) & (graph.need > 0)
+    nodes = np.flatnonzero(chosen_nodes if among is None else chosen_nodes & among)
     buckets = []
     for degree in range(1, BUCKETED_DEGREE + 1):
         chosen = nodes[counts[nodes] == degree]
