@@ -179,6 +179,7 @@ def fixed_point(
     Returns the packed states (nodes x words) and the number of passes it took.
     """
     shape = structure(graph)
+    random = graph.probability < 1.0
     pending = np.zeros(graph.size, dtype=bool)
     if start is None:
         state = np.zeros(coins.shape, dtype=np.uint64)
@@ -193,10 +194,11 @@ def fixed_point(
         changed = False
         for buckets, wide, reduce in shape.sweep:
             for nodes, new in reduced_pending(state, buckets, wide, pending, reduce):
-                changed |= _settle(state, coins, pending, shape, nodes, new)
+                changed |= _settle(state, coins, random, pending, shape, nodes, new)
         if shape.thresholds.size and pending[shape.thresholds].any():
             nodes = shape.thresholds
-            changed |= _settle(state, coins, pending, shape, nodes, _threshold(graph, state, nodes))
+            new = _threshold(graph, state, nodes)
+            changed |= _settle(state, coins, random, pending, shape, nodes, new)
         if not changed:
             return state, passes
     raise RiskModelError(f"no fixed point after {MAX_PASSES} passes")
@@ -205,6 +207,7 @@ def fixed_point(
 def _settle(
     state: NDArray[np.uint64],
     coins: NDArray[np.uint64],
+    random: NDArray[np.bool_],
     pending: NDArray[np.bool_],
     shape: Structure,
     nodes: NDArray[np.int64],
@@ -212,7 +215,11 @@ def _settle(
 ) -> bool:
     """Store the nodes' new states; mark the children of those that changed as pending."""
     pending[nodes] = False
-    new &= coins[nodes]
+    chance = random[nodes]  # the others' coins always come up: no need to read them
+    if chance.all():
+        new &= coins[nodes]
+    elif chance.any():
+        new[chance] &= coins[nodes[chance]]
     moved = (new != state[nodes]).any(axis=1)
     if not moved.any():
         return False

@@ -19,6 +19,10 @@ from panacea.risk.attack_graph import AttackGraph, Gate
 # Nodes with up to this many parents are reduced in buckets of equal degree (one vectorised
 # reduction per bucket); reduceat's per-segment overhead is paid only by the few wider nodes.
 BUCKETED_DEGREE = 16
+# Parent rows gathered at once. A bigger gather is a fresh allocation of the C library's
+# (mmap), and on virtual machines first touching fresh pages costs more than the reduction;
+# pieces of this size are served again and again from the same, already mapped heap memory.
+PIECE_ROWS = 8192
 
 
 @dataclass(frozen=True)
@@ -87,7 +91,11 @@ def reduced_pending(
     for bucket in buckets:
         chosen = pending[bucket.nodes]
         if chosen.any():
-            yield bucket.nodes[chosen], reduce.reduce(values[bucket.parents[chosen]], axis=1)
+            nodes, parents = bucket.nodes[chosen], bucket.parents[chosen]
+            step = max(1, PIECE_ROWS // parents.shape[1])
+            for lo in range(0, nodes.size, step):
+                piece = slice(lo, lo + step)
+                yield nodes[piece], reduce.reduce(values[parents[piece]], axis=1)
     chosen = pending[wide.nodes]
     if chosen.any():
         some = wide.some(chosen)
