@@ -145,13 +145,54 @@ class GraphBuilder:
         self._finding.append(finding)
         return i
 
+    @property
+    def size(self) -> int:
+        return len(self._labels)
+
+    def fresh(
+        self,
+        labels: list[str],
+        kind: NodeKind,
+        gate: Gate,
+        probability: list[float],
+        asset: list[int],
+        finding: list[int],
+    ) -> range:
+        """Add nodes whose labels are new (all of one kind and gate); their indices.
+
+        Raises ValueError if a label is already taken (or given twice).
+        """
+        first = len(self._labels)
+        self._index.update(zip(labels, range(first, first + len(labels)), strict=True))
+        if len(self._index) != first + len(labels):
+            raise ValueError("fresh nodes need labels that are not taken")
+        self._labels.extend(labels)
+        self._kind.extend([int(kind)] * len(labels))
+        self._gate.extend([int(gate)] * len(labels))
+        self._need.extend([-1] * len(labels))
+        self._probability.extend(probability)
+        self._asset.extend(asset)
+        self._finding.extend(finding)
+        return range(first, len(self._labels))
+
     def has(self, label: str) -> bool:
         return label in self._index
+
+    def index_of(self, label: str) -> int:
+        """The index of node ``label``, -1 if there is none."""
+        return self._index.get(label, -1)
 
     def edge(self, parent: int, child: int) -> None:
         """``parent`` is one of the conditions of ``child``."""
         self._edge_parent.append(parent)
         self._edge_child.append(child)
+
+    def edges(self, parents: list[int], children: list[int]) -> None:
+        """``parents[i]`` is one of the conditions of ``children[i]``, for every i."""
+        if len(parents) != len(children):
+            raise ValueError("edges need as many parents as children")
+        self._edge_parent.extend(parents)
+        self._edge_child.extend(children)
 
     def build(self) -> AttackGraph:
         """Freeze; AND nodes need all parents, OR nodes one, entries none.

@@ -15,14 +15,12 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from panacea.risk.attack_graph import AttackGraph, Gate, GraphBuilder, NodeKind
-from panacea.risk.cvss_semantics import CREDENTIAL_CWES, Effect, semantics
 from panacea.risk.evidence import pin
+from panacea.risk.exploits import add_exploits
 from panacea.risk.inputs import (
     AssetRecord,
-    FindingRecord,
     PlacementRecord,
     RiskInputs,
-    VulnerabilityRecord,
 )
 from panacea.risk.parameters import ENTRY_PROFILES, RiskParameters
 from panacea.risk.ports import allows
@@ -45,7 +43,7 @@ class BuiltGraph:
     entries: tuple[str, ...]
 
 
-class _Construction:
+class Construction:
     def __init__(
         self, inputs: RiskInputs, params: RiskParameters, entries: tuple[str, ...]
     ) -> None:
@@ -158,8 +156,7 @@ class _Construction:
             self._asset_privileges(asset)
         self._entries()
         self._accounts()
-        for finding in self.inputs.findings:
-            self._exploit(finding)
+        add_exploits(self)
         services = self._services()
         graph = self.b.build()
         asset_nodes = {a.id: graph.node(f"code_exec:user:{a.name}") for a in self.inputs.assets}
@@ -307,94 +304,7 @@ class _Construction:
         self.b.edge(self.code(asset_id, "admin"), node)
         return node
 
-    def _exploit(self, finding: FindingRecord) -> None:
-        asset = self.assets[finding.asset]
-        vuln = self.inputs.vulnerabilities.get(finding.cve)
-        sem = semantics(vuln.vector if vuln else None, vuln.cwes if vuln else frozenset())
-        pre = self._preconditions(
-            finding, asset, sem.attack_vector, sem.privileges, sem.user_interaction
-        )
-        if pre is None:
-            return
-        probability = exploit_probability(
-            finding, asset, vuln, self.params, intel=self.inputs.intel_confidence(finding.cve)
-        )
-        node = self.b.node(
-            f"exploit:{finding.cve}:{asset.name}:{finding.id}",
-            NodeKind.EXPLOIT,
-            gate=Gate.AND,
-            probability=probability,
-            asset=asset.id,
-            finding=finding.id,
-        )
-        self.b.cve_of[node] = finding.cve
-        for parent in pre:
-            self.b.edge(parent, node)
-        self._postconditions(node, asset, sem.effects, vuln.cwes if vuln else frozenset())
-
-    def _preconditions(
-        self, finding: FindingRecord, asset: AssetRecord, av: str, pr: str, ui: bool
-    ) -> list[int] | None:
-        pre: list[int] = []
-        if finding.component is not None and asset.kind == "workstation":
-            delivery = self._delivery(asset, ui)
-            return None if delivery is None else [delivery, *self._privileges(asset, pr, av)]
-        if av == "N":
-            endpoint = self.endpoint_index.get(finding.endpoint or -1)
-            if endpoint is not None and asset.zone is not None:
-                pre.append(self.reach(asset.zone, endpoint.protocol, endpoint.port))
-            else:
-                exposed = self.exposed(asset.id, os_only=finding.component is None)
-                if exposed is None:
-                    return None
-                pre.append(exposed)
-        elif av == "A":
-            if asset.zone is None:
-                return None
-            pre.append(self.net(asset.zone))
-        elif av == "L" and not ui:
-            pre.append(self.code(asset.id, "user"))
-        elif av == "P":
-            if "insider" not in self.entries:
-                return None
-            pre.append(self._entry("insider"))
-        if ui:
-            human = self._delivery(asset, ui)
-            if human is None:
-                return None
-            pre.append(human)
-        return pre + self._privileges(asset, pr, av)
-
-    def _delivery(self, asset: AssetRecord, ui: bool) -> int | None:
-        """Content reaching a person on the asset: a click (human) if UI:R, else the mail alone."""
-        human = f"human:{asset.name}"
-        if not self.b.has(human):
-            return None
-        return self.b.node(human, NodeKind.HUMAN) if ui else self._entry("phishing")
-
-    def _privileges(self, asset: AssetRecord, pr: str, av: str) -> list[int]:
-        if pr not in {"L", "H"} or av == "L":
-            return []
-        return [self.access(asset.id)]
-
-    def _postconditions(
-        self, node: int, asset: AssetRecord, effects: frozenset[Effect], cwes: frozenset[str]
-    ) -> None:
-        if Effect.CODE_EXEC_ADMIN in effects:
-            self.b.edge(node, self.code(asset.id, "admin"))
-        if Effect.CODE_EXEC_USER in effects:
-            self.b.edge(node, self.code(asset.id, "user"))
-        if Effect.DISCLOSURE in effects:
-            self.b.edge(node, self.cia(asset.id, "C"))
-            if cwes & CREDENTIAL_CWES:
-                for account in self._accounts_on(asset.id):
-                    self.b.edge(node, self.credential(account))
-        if Effect.TAMPERING in effects:
-            self.b.edge(node, self.cia(asset.id, "I"))
-        if Effect.DENIAL in effects:
-            self.b.edge(node, self.cia(asset.id, "A"))
-
-    def _accounts_on(self, asset_id: int) -> list[str]:
+    def accounts_on(self, asset_id: int) -> list[str]:
         """Accounts that log on to this very asset: their secrets are stored on it."""
         return sorted(self._stored_credentials.get(asset_id, ()))
 
@@ -435,29 +345,6 @@ class _Construction:
         return node
 
 
-def exploit_probability(
-    finding: FindingRecord,
-    asset: AssetRecord,
-    vuln: VulnerabilityRecord | None,
-    params: RiskParameters,
-    *,
-    intel: float = 0.0,
-) -> float:
-    """Own probability of exploiting ``finding`` (the formula of parameters.py)."""
-    sem = semantics(vuln.vector if vuln else None, vuln.cwes if vuln else frozenset())
-    weaponisation = params.weaponisation(
-        kev=bool(vuln and vuln.kev), epss=vuln.epss if vuln else None, intel=intel
-    )
-    probability = sem.exploitability * weaponisation
-    probability *= 1.0 if finding.confidence == "confirmed" else params.potential_factor
-    code = {Effect.CODE_EXEC_ADMIN, Effect.CODE_EXEC_USER} & sem.effects
-    if code and "edr" in asset.controls:
-        probability *= params.edr_factor
-    if sem.user_interaction and "application_allowlisting" in asset.controls:
-        probability *= params.allowlisting_factor
-    return min(1.0, probability)
-
-
 def build_attack_graph(
     inputs: RiskInputs, params: RiskParameters, *, entries: tuple[str, ...] = ENTRY_PROFILES
 ) -> BuiltGraph:
@@ -467,7 +354,7 @@ def build_attack_graph(
     ``code_exec:user`` node (:func:`panacea.risk.evidence.pin`), so every user of the graph
     (assessment, scenarios, plans) reads it the same way.
     """
-    built = _Construction(inputs, params, tuple(e for e in ENTRY_PROFILES if e in entries)).build()
+    built = Construction(inputs, params, tuple(e for e in ENTRY_PROFILES if e in entries)).build()
     pins = evidence_pins(inputs, built.asset_nodes)
     return dataclasses.replace(built, graph=pin(built.graph, pins)) if pins else built
 

@@ -18,8 +18,9 @@ from numpy.typing import NDArray
 
 from panacea.inventory.vocabulary import MitigationKind
 from panacea.risk.attack_graph import AttackGraph, Gate, NodeKind
-from panacea.risk.construction import BuiltGraph, exploit_probability
+from panacea.risk.construction import BuiltGraph
 from panacea.risk.effects import Effects
+from panacea.risk.exploits import exploit_probability
 from panacea.risk.inputs import RiskInputs
 from panacea.risk.mitigation import CONTROL_OF, Mitigation, apply
 from panacea.risk.parameters import RiskParameters

@@ -20,10 +20,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from panacea.risk.assessment import AssessmentOptions
-from panacea.risk.construction import build_attack_graph, exploit_probability
+from panacea.risk.construction import build_attack_graph
 from panacea.risk.draws import draw, draw_rows
 from panacea.risk.errors import RiskModelError
 from panacea.risk.evidence import pin
+from panacea.risk.exploits import exploit_probability
 from panacea.risk.fixpoint import fixed_point, popcount, structure
 from panacea.risk.inputs import IntelReport, RiskInputs, combine_reports
 
