@@ -22,6 +22,7 @@ from panacea.risk.inputs import (
     PlacementRecord,
     RiskInputs,
 )
+from panacea.risk.logons import add_logons
 from panacea.risk.parameters import ENTRY_PROFILES, RiskParameters
 from panacea.risk.ports import allows
 
@@ -155,7 +156,7 @@ class Construction:
         for asset in self.inputs.assets:
             self._asset_privileges(asset)
         self._entries()
-        self._accounts()
+        add_logons(self)
         add_exploits(self)
         services = self._services()
         graph = self.b.build()
@@ -202,7 +203,7 @@ class Construction:
         susceptibility = {g.id: g.susceptibility for g in self.inputs.staff_groups}
         users: dict[int, float] = {}
         for ws in self.inputs.workstations:
-            for asset in self._placed(ws):
+            for asset in self.placed(ws):
                 users[asset] = max(users.get(asset, 0.0), susceptibility[ws.owner])
         return users
 
@@ -230,44 +231,13 @@ class Construction:
             self.b.edge(human, phish)
             self.b.edge(phish, self.code(asset_id, "user"))
 
-    def _placed(self, placement: PlacementRecord) -> list[int]:
+    def placed(self, placement: PlacementRecord) -> list[int]:
         """The asset of a logon or workstation placement, or every asset of its zone."""
         if placement.asset is not None:
             return [placement.asset]
         return self.assets_in_zone.get(placement.zone or -1, [])
 
-    def _accounts(self) -> None:
-        names = {a.id: a for a in self.inputs.accounts}
-        for logon in self.inputs.logons:
-            account = names[logon.owner]
-            for asset in self._placed(logon):
-                self._logon(account.name, account.mfa, asset, logon.level, logon.asset is None)
-
-    def _logon(self, account: str, mfa: bool, asset_id: int, level: str, zone_wide: bool) -> None:
-        asset = self.assets[asset_id]
-        credential = self.credential(account)
-        self.b.edge(credential, self.access(asset_id))
-        # harvesting: whoever is admin on a host where the account logs on can take its secrets
-        self.b.edge(self._harvest(account, asset_id, zone_wide), credential)
-        path = self._logon_path(asset, level)
-        if path is None:
-            return
-        p = self.params.logon_probability * (self.params.mfa_factor if mfa else 1.0)
-        node = self.b.node(
-            f"logon:{account}:{asset.name}",
-            NodeKind.LOGON,
-            gate=Gate.AND,
-            probability=p,
-            asset=asset_id,
-        )
-        self.b.edge(credential, node)
-        self.b.edge(path, node)
-        if asset.remote_access_zone is not None:
-            self.b.edge(node, self.net(asset.remote_access_zone))
-        else:
-            self.b.edge(node, self.code(asset_id, "admin" if level == "admin" else "user"))
-
-    def _logon_path(self, asset: AssetRecord, level: str) -> int | None:
+    def logon_path(self, asset: AssetRecord, level: str) -> int | None:
         key = ("logon_path", asset.id, level)
         if key not in self._nodes:
             path = self._new_logon_path(asset, level)
@@ -287,21 +257,6 @@ class Construction:
         node = self.b.node(f"logon_port:{level}:{asset.name}", NodeKind.EXPOSED, asset=asset.id)
         for protocol, port in ports:
             self.b.edge(self.reach(asset.zone, protocol, port), node)
-        return node
-
-    def _harvest(self, account: str, asset_id: int, zone_wide: bool) -> int:
-        asset = self.assets[asset_id]
-        params = self.params
-        p = params.harvest_zone_probability if zone_wide else params.harvest_probability
-        p *= params.edr_factor if "edr" in asset.controls else 1.0
-        node = self.b.node(
-            f"harvest:{account}:{asset.name}",
-            NodeKind.HARVEST,
-            gate=Gate.AND,
-            probability=p,
-            asset=asset_id,
-        )
-        self.b.edge(self.code(asset_id, "admin"), node)
         return node
 
     def accounts_on(self, asset_id: int) -> list[str]:
