@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 from panacea.risk.attack_graph import AttackGraph, Gate
 from panacea.risk.distinct import distinct
 from panacea.risk.errors import RiskModelError
-from panacea.risk.layout import Bucket, Wide, gate_layout, reduced_pending
+from panacea.risk.layout import Bucket, Wide, gate_layout, ordered_layout, reduced_pending
 
 MAX_PASSES = 10_000
 
@@ -111,17 +111,12 @@ def structure(graph: AttackGraph) -> Structure:
     np.cumsum(np.bincount(graph.parents, minlength=graph.size), out=child_indptr[1:])
     children = child[order]
     level = levels(graph, child_indptr, children)
-    sweep: list[tuple[list[Bucket], Wide, np.ufunc]] = []
-    for depth in range(1, int(level.max()) + 1):
-        at = level == depth
-        sweep.append((*gate_layout(graph, Gate.OR, at), np.bitwise_or))
-        sweep.append((*gate_layout(graph, Gate.AND, at), np.bitwise_and))
     result = Structure(
         groups=(
             (*gate_layout(graph, Gate.OR), np.bitwise_or),
             (*gate_layout(graph, Gate.AND), np.bitwise_and),
         ),
-        sweep=tuple(sweep),
+        sweep=tuple(ordered_layout(graph, level)),
         level=level,
         thresholds=np.flatnonzero((graph.gate == Gate.THRESHOLD) & (graph.need > 0)),
         child_indptr=child_indptr,
@@ -190,17 +185,29 @@ def fixed_point(
         if dirty is not None:
             pending[dirty] = True
         pending[shape.entries] = False
+    return state, _solve(graph, shape, coins, random, state, pending)
+
+
+def _solve(
+    graph: AttackGraph,
+    shape: Structure,
+    coins: NDArray[np.uint64],
+    random: NDArray[np.bool_],
+    state: NDArray[np.uint64],
+    pending: NDArray[np.bool_],
+) -> int:
+    """Sweep until nothing changes; the number of passes."""
     for passes in range(1, MAX_PASSES + 1):
         changed = False
         for buckets, wide, reduce in shape.sweep:
             for nodes, new in reduced_pending(state, buckets, wide, pending, reduce):
-                changed |= _settle(state, coins, random, pending, shape, nodes, new)
+                changed |= bool(_settle(state, coins, random, pending, shape, nodes, new).size)
         if shape.thresholds.size and pending[shape.thresholds].any():
             nodes = shape.thresholds
             new = _threshold(graph, state, nodes)
-            changed |= _settle(state, coins, random, pending, shape, nodes, new)
+            changed |= bool(_settle(state, coins, random, pending, shape, nodes, new).size)
         if not changed:
-            return state, passes
+            return passes
     raise RiskModelError(f"no fixed point after {MAX_PASSES} passes")
 
 
@@ -212,8 +219,10 @@ def _settle(
     shape: Structure,
     nodes: NDArray[np.int64],
     new: NDArray[np.uint64],
-) -> bool:
-    """Store the nodes' new states; mark the children of those that changed as pending."""
+) -> NDArray[np.int64]:
+    """Store the nodes' new states; mark the children of those that changed as pending.
+
+    Returns the nodes that changed."""
     pending[nodes] = False
     chance = random[nodes]  # the others' coins always come up: no need to read them
     if chance.all():
@@ -222,11 +231,11 @@ def _settle(
         new[chance] &= coins[nodes[chance]]
     moved = (new != state[nodes]).any(axis=1)
     if not moved.any():
-        return False
+        return nodes[:0]
     nodes = nodes[moved]
     state[nodes] = new[moved]
     pending[shape.children_of(nodes)] = True  # entries are nobody's children
-    return True
+    return nodes
 
 
 def _threshold(

@@ -19,10 +19,10 @@ from panacea.risk.attack_graph import AttackGraph, Gate
 # Nodes with up to this many parents are reduced in buckets of equal degree (one vectorised
 # reduction per bucket); reduceat's per-segment overhead is paid only by the few wider nodes.
 BUCKETED_DEGREE = 16
-# Parent rows gathered at once. A bigger gather is a fresh allocation of the C library's
-# (mmap), and on virtual machines first touching fresh pages costs more than the reduction;
-# pieces of this size are served again and again from the same, already mapped heap memory.
-PIECE_ROWS = 8192
+# Bytes of parent rows gathered at once. A bigger gather is a fresh allocation of the C
+# library's (mmap), and on virtual machines first touching fresh pages costs more than the
+# reduction; pieces of this size are served again and again from the same, mapped memory.
+PIECE_BYTES = 4 << 20
 
 
 @dataclass(frozen=True)
@@ -88,11 +88,12 @@ def reduced_pending(
     Lazy: each group is reduced when asked for, so what the caller stored for the previous
     group (and the pending marks it changed) is already seen by the next one.
     """
+    row_bytes = values.itemsize * (values.size // max(1, values.shape[0]))
     for bucket in buckets:
         chosen = pending[bucket.nodes]
         if chosen.any():
             nodes, parents = bucket.nodes[chosen], bucket.parents[chosen]
-            step = max(1, PIECE_ROWS // parents.shape[1])
+            step = max(1, PIECE_BYTES // (parents.shape[1] * row_bytes))
             for lo in range(0, nodes.size, step):
                 piece = slice(lo, lo + step)
                 yield nodes[piece], reduce.reduce(values[parents[piece]], axis=1)
@@ -100,3 +101,45 @@ def reduced_pending(
     if chosen.any():
         some = wide.some(chosen)
         yield some.nodes, reduce.reduceat(values[some.parents], some.offsets, axis=0)
+
+
+def ordered_layout(
+    graph: AttackGraph, rank: NDArray[np.int64]
+) -> list[tuple[list[Bucket], Wide, np.ufunc]]:
+    """The OR and AND nodes (with parents, not entries) by ascending ``rank`` (negative: left
+    out): for each distinct rank, its OR nodes then its AND nodes, each in degree buckets and
+    one wide group, ready to be reduced in that order."""
+    counts = np.diff(graph.indptr)
+    gate = graph.gate
+    usable = (
+        (counts > 0) & (graph.need > 0) & (rank >= 0) & ((gate == Gate.OR) | (gate == Gate.AND))
+    )
+    nodes = np.flatnonzero(usable)
+    if not nodes.size:
+        return []
+    degree = np.minimum(counts[nodes], BUCKETED_DEGREE + 1)
+    order = np.lexsort((nodes, degree, gate[nodes], rank[nodes]))
+    nodes, degree = nodes[order], degree[order]
+    stage = rank[nodes] * 2 + gate[nodes]  # OR (0) before AND (1) within a rank
+    bounds = np.flatnonzero(np.diff(stage)) + 1
+    result: list[tuple[list[Bucket], Wide, np.ufunc]] = []
+    for chunk in np.split(np.arange(nodes.size), bounds):
+        stage_nodes, stage_degree = nodes[chunk], degree[chunk]
+        buckets: list[Bucket] = []
+        cuts = np.flatnonzero(np.diff(stage_degree)) + 1
+        for run in np.split(np.arange(stage_nodes.size), cuts):
+            d = int(stage_degree[run[0]])
+            if d > BUCKETED_DEGREE:
+                continue
+            chosen = stage_nodes[run]
+            index = graph.indptr[chosen][:, None] + np.arange(d)[None, :]
+            buckets.append(Bucket(chosen, graph.parents[index].astype(np.int64)))
+        wide = stage_nodes[stage_degree > BUCKETED_DEGREE]
+        lengths = counts[wide]
+        offsets = np.zeros(wide.size, dtype=np.int64)
+        np.cumsum(lengths[:-1], out=offsets[1:])
+        within = np.arange(int(lengths.sum())) - np.repeat(offsets, lengths)
+        parents = graph.parents[np.repeat(graph.indptr[wide], lengths) + within].astype(np.int64)
+        reduce = np.bitwise_or if gate[stage_nodes[0]] == Gate.OR else np.bitwise_and
+        result.append((buckets, Wide(wide, parents, offsets), reduce))
+    return result
