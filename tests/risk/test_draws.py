@@ -7,8 +7,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from panacea.risk.draws import ALL, bernoulli_words, label_keys
+from panacea.risk.draws import ALL, bernoulli_words, draw, label_keys, random_keys
 from panacea.risk.simulate import wilson_interval
+from tests.risk.test_simulate import HAND_CASES
 
 labels = st.text(min_size=1, max_size=80)
 
@@ -49,3 +50,13 @@ def test_nodes_are_independent() -> None:
     drawn = bernoulli_words(keys, np.array([0.5, 0.5]), 512)
     agree = np.bitwise_count(~(drawn[0] ^ drawn[1])).sum() / (512 * 64)
     assert 0.48 < agree < 0.52
+
+
+def test_some_columns_are_drawn_exactly_as_in_the_full_draw() -> None:
+    """Monte Carlo threads each draw a share of the words: the same bits as one full draw."""
+    graph, _ = HAND_CASES["cycle entered twice"]
+    full = draw(graph, 8, seed=4)
+    keys = random_keys(graph, 4)
+    for columns in (slice(0, 3), slice(3, 8), slice(5, 6)):
+        assert np.array_equal(draw(graph, 8, 4, columns=columns), full[:, columns])
+        assert np.array_equal(draw(graph, 8, 4, columns=columns, keys=keys), full[:, columns])

@@ -75,17 +75,21 @@ def bernoulli_words(
     *,
     out: NDArray[np.uint64] | None = None,
     rows: NDArray[np.int64] | None = None,
+    columns: slice | None = None,
 ) -> NDArray[np.uint64]:
     """Packed draws (len(keys) x words): each bit is 1 with the row's probability.
 
+    With ``columns``, only those words of each row (the same values as in the full draw).
     With ``out`` and ``rows``, draw i goes to ``out[rows[i]]`` (no intermediate copy) and
     ``out`` is returned. Chunks of rows are drawn on a few threads (numpy releases the GIL).
     """
+    counter = np.arange(1, DIGITS * words + 1, dtype=np.uint64).reshape(DIGITS, 1, words)
+    steps = (counter * _GOLDEN)[:, :, columns or slice(None)]
+    width = steps.shape[2]
     if out is None or rows is None:
-        out = np.empty((keys.size, words), dtype=np.uint64)
+        out = np.empty((keys.size, width), dtype=np.uint64)
         rows = np.arange(keys.size)
     q = np.clip(np.round(probability * 65536.0), 0, 65536).astype(np.int64)
-    steps = np.arange(1, DIGITS * words + 1, dtype=np.uint64).reshape(DIGITS, 1, words) * _GOLDEN
     target = out
 
     def chunk(lo: int) -> None:
@@ -93,7 +97,7 @@ def bernoulli_words(
         with np.errstate(over="ignore"):
             stream = _splitmix(keys[part][None, :, None] + steps)  # digit x node x word
         bits = q[part]
-        result = np.zeros((bits.size, words), dtype=np.uint64)
+        result = np.zeros((bits.size, width), dtype=np.uint64)
         for digit in range(DIGITS):
             # majority(result, word, digit): OR the word in where the digit is set, else AND
             digit_mask = np.where((bits >> digit) & 1 == 1, ALL, np.uint64(0))[:, None]
@@ -120,21 +124,48 @@ def _pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1), thread_name_prefix="draws")
 
 
-def draw(graph: AttackGraph, words: int, seed: int) -> NDArray[np.uint64]:
-    """Every node's packed draws (nodes x words); nodes with probability 1 always succeed."""
-    return draw_rows(graph, np.arange(graph.size), words, seed)
+def draw(
+    graph: AttackGraph,
+    words: int,
+    seed: int,
+    *,
+    columns: slice | None = None,
+    keys: NDArray[np.uint64] | None = None,
+) -> NDArray[np.uint64]:
+    """Every node's packed draws (nodes x words); nodes with probability 1 always succeed.
+
+    ``columns``: only those words. ``keys``: ``random_keys(graph, seed)``, if already known.
+    """
+    return draw_rows(graph, np.arange(graph.size), words, seed, columns=columns, keys=keys)
+
+
+def random_keys(graph: AttackGraph, seed: int) -> NDArray[np.uint64]:
+    """The stream keys of the graph's nodes with a chance below 1, in node order."""
+    return label_keys([graph.labels[int(n)] for n in graph.actions()], seed)
 
 
 def draw_rows(
-    graph: AttackGraph, nodes: NDArray[np.int64], words: int, seed: int
+    graph: AttackGraph,
+    nodes: NDArray[np.int64],
+    words: int,
+    seed: int,
+    *,
+    columns: slice | None = None,
+    keys: NDArray[np.uint64] | None = None,
 ) -> NDArray[np.uint64]:
-    """The packed draws of ``nodes`` only, exactly as ``draw`` gives them."""
-    coins = np.empty((nodes.size, words), dtype=np.uint64)
+    """The packed draws of ``nodes`` only, exactly as ``draw`` gives them.
+
+    ``keys``: the stream keys of the nodes among ``nodes`` with a chance below 1, in order.
+    """
+    width = len(range(words)[columns or slice(None)])
+    coins = np.empty((nodes.size, width), dtype=np.uint64)
     probability = graph.probability[nodes]
     random = probability < 1.0
     coins[~random] = ALL
     chosen = np.flatnonzero(random)
     if chosen.size:
-        keys = label_keys([graph.labels[int(n)] for n in nodes[chosen]], seed)
-        bernoulli_words(keys, probability[chosen], words, out=coins, rows=chosen)
+        if keys is None:
+            keys = label_keys([graph.labels[int(n)] for n in nodes[chosen]], seed)
+        p = probability[chosen]
+        bernoulli_words(keys, p, words, out=coins, rows=chosen, columns=columns)
     return coins

@@ -9,19 +9,30 @@ n random actions, each weighted by its probability.
 
 from __future__ import annotations
 
+import itertools
+import os
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 from numpy.typing import NDArray
 
 from panacea.risk.attack_graph import AttackGraph
-from panacea.risk.draws import draw
+from panacea.risk.draws import draw, random_keys
 from panacea.risk.errors import RiskModelError
 from panacea.risk.evidence import pin
-from panacea.risk.fixpoint import fixed_point, popcount
+from panacea.risk.fixpoint import fixed_point, popcount, structure
 
 MAX_EXACT_ACTIONS = 22
+_THREADS = min(2, os.cpu_count() or 1)
+
+
+@cache
+def _pool() -> ThreadPoolExecutor:
+    """Threads that solve shares of the worlds (numpy releases the GIL in the big steps)."""
+    return ThreadPoolExecutor(max_workers=_THREADS, thread_name_prefix="worlds")
 
 
 @dataclass(frozen=True)
@@ -53,9 +64,22 @@ def simulate(
     if pinned:
         graph = pin(graph, pinned)
     words = -(-trials // 64)
-    state, passes = fixed_point(graph, draw(graph, words, seed))
+    structure(graph)  # computed once, before the threads share it
+    keys = random_keys(graph, seed)
+
+    def solve(columns: slice) -> tuple[NDArray[np.int64], int]:
+        coins = draw(graph, words, seed, columns=columns, keys=keys)
+        state, passes = fixed_point(graph, coins)
+        return popcount(state), passes
+
+    # worlds are independent: each thread draws and solves its own share of the words
+    shares = min(_THREADS, words)
+    bounds = [words * i // shares for i in range(shares + 1)]
+    parts = list(_pool().map(solve, [slice(a, b) for a, b in itertools.pairwise(bounds)]))
+    counts = np.sum([held for held, _ in parts], axis=0)
+    passes = max(passes for _, passes in parts)
     n = words * 64
-    p = popcount(state) / n
+    p = counts / n
     low, high = wilson_interval(p, n)
     return SimulationResult(p, low, high, n, passes)
 
