@@ -25,7 +25,7 @@ from panacea.risk.draws import draw, draw_rows
 from panacea.risk.errors import RiskModelError
 from panacea.risk.evidence import pin
 from panacea.risk.exploits import exploit_probability
-from panacea.risk.fixpoint import fixed_point, popcount, structure
+from panacea.risk.fixpoint import fixed_point, popcount, structure, world_pool, world_shares
 from panacea.risk.inputs import IntelReport, RiskInputs, combine_reports
 
 
@@ -223,15 +223,22 @@ class RiskEngine:
         cannot lose anything and is left alone, as is every world where coins only grew.
         """
         shape = structure(self.graph)
-        # the nodes downstream of the change by way of nodes that held in some lost world
-        held: NDArray[np.bool_] = np.asarray((self.state & lost).any(axis=1))
-        suspect = shape.downstream(changed, self.graph.size, through=held)
-        self.state[suspect] &= ~lost
-        entries = suspect[self.graph.need[suspect] == 0]
-        self.state[entries] = self.coins[entries]
-        dirty = np.union1d(suspect, shape.children_of(changed))
-        self.state, _ = fixed_point(self.graph, self.coins, start=self.state, dirty=dirty)
-        return int(dirty.size)
+        graph, coins = self.graph, self.coins
+
+        def share(columns: slice) -> int:
+            """Redo one share of the worlds (a view of the state, changed in place)."""
+            state, gone = self.state[:, columns], lost[columns]
+            # the nodes downstream of the change by way of nodes that held in a lost world
+            held: NDArray[np.bool_] = np.asarray((state & gone).any(axis=1))
+            suspect = shape.downstream(changed, graph.size, through=held)
+            state[suspect] &= ~gone
+            entries = suspect[graph.need[suspect] == 0]
+            state[entries] = coins[entries, columns]
+            dirty = np.union1d(suspect, shape.children_of(changed))
+            fixed_point(graph, coins[:, columns], start=state, dirty=dirty)
+            return int(dirty.size)
+
+        return max(world_pool().map(share, world_shares(self.words)))
 
     def full(self) -> NDArray[np.uint64]:
         """The state a full recomputation gives (for checks)."""

@@ -11,7 +11,11 @@ what changes: the first pass visits every node, later passes only the frontier.
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 from numpy.typing import NDArray
@@ -22,6 +26,22 @@ from panacea.risk.errors import RiskModelError
 from panacea.risk.layout import Bucket, Wide, gate_layout, ordered_layout, reduced_pending
 
 MAX_PASSES = 10_000
+# Worlds are independent, so shares of the words are solved on threads of their own (numpy
+# releases the GIL in the big gathers and reductions).
+_THREADS = min(2, os.cpu_count() or 1)
+
+
+@cache
+def world_pool() -> ThreadPoolExecutor:
+    """The threads that solve shares of the worlds."""
+    return ThreadPoolExecutor(max_workers=_THREADS, thread_name_prefix="worlds")
+
+
+def world_shares(words: int) -> list[slice]:
+    """The words split into one contiguous share per thread."""
+    shares = max(1, min(_THREADS, words))
+    bounds = [words * i // shares for i in range(shares + 1)]
+    return [slice(a, b) for a, b in itertools.pairwise(bounds)]
 
 
 @dataclass(frozen=True)

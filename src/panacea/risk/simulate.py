@@ -9,12 +9,8 @@ n random actions, each weighted by its probability.
 
 from __future__ import annotations
 
-import itertools
-import os
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import cache
 
 import numpy as np
 from numpy.typing import NDArray
@@ -23,16 +19,9 @@ from panacea.risk.attack_graph import AttackGraph
 from panacea.risk.draws import draw, random_keys
 from panacea.risk.errors import RiskModelError
 from panacea.risk.evidence import pin
-from panacea.risk.fixpoint import fixed_point, popcount, structure
+from panacea.risk.fixpoint import fixed_point, popcount, structure, world_pool, world_shares
 
 MAX_EXACT_ACTIONS = 22
-_THREADS = min(2, os.cpu_count() or 1)
-
-
-@cache
-def _pool() -> ThreadPoolExecutor:
-    """Threads that solve shares of the worlds (numpy releases the GIL in the big steps)."""
-    return ThreadPoolExecutor(max_workers=_THREADS, thread_name_prefix="worlds")
 
 
 @dataclass(frozen=True)
@@ -73,9 +62,7 @@ def simulate(
         return popcount(state), passes
 
     # worlds are independent: each thread draws and solves its own share of the words
-    shares = min(_THREADS, words)
-    bounds = [words * i // shares for i in range(shares + 1)]
-    parts = list(_pool().map(solve, [slice(a, b) for a, b in itertools.pairwise(bounds)]))
+    parts = list(world_pool().map(solve, world_shares(words)))
     counts = np.sum([held for held, _ in parts], axis=0)
     passes = max(passes for _, passes in parts)
     n = words * 64
