@@ -19,6 +19,7 @@ from numpy.typing import NDArray
 from panacea.inventory.vocabulary import MitigationKind
 from panacea.risk.attack_graph import AttackGraph, Gate, NodeKind
 from panacea.risk.construction import BuiltGraph
+from panacea.risk.distinct import distinct
 from panacea.risk.effects import Effects
 from panacea.risk.exploits import exploit_probability
 from panacea.risk.inputs import RiskInputs
@@ -169,7 +170,7 @@ def apply_edit(graph: AttackGraph, edit: GraphEdit) -> AttackGraph:
     codes = child * n + graph.parents  # sorted by child, then parent, as the CSR wants
     removed = np.fromiter((v * n + u for u, v in edit.removed_edges), dtype=np.int64)
     added = np.fromiter((v * n + u for u, v in edit.added_edges), dtype=np.int64)
-    codes = np.unique(np.concatenate([codes[~np.isin(codes, removed)], added]))
+    codes = distinct(np.concatenate([codes[~np.isin(codes, removed)], added]))
     parents = (codes % n).astype(np.int32)
     counts = np.bincount(codes // n, minlength=n)
     indptr = np.zeros(n + 1, dtype=np.int64)

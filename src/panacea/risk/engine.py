@@ -21,6 +21,7 @@ from numpy.typing import NDArray
 
 from panacea.risk.assessment import AssessmentOptions
 from panacea.risk.construction import build_attack_graph
+from panacea.risk.distinct import distinct
 from panacea.risk.draws import draw, draw_rows
 from panacea.risk.errors import RiskModelError
 from panacea.risk.evidence import pin
@@ -234,7 +235,7 @@ class RiskEngine:
             state[suspect] &= ~gone
             entries = suspect[graph.need[suspect] == 0]
             state[entries] = coins[entries, columns]
-            dirty = np.union1d(suspect, shape.children_of(changed))
+            dirty = distinct(np.concatenate([suspect, shape.children_of(changed)]))
             fixed_point(graph, coins[:, columns], start=state, dirty=dirty)
             return int(dirty.size)
 
