@@ -52,6 +52,9 @@ class Structure:
     # the same nodes by level (see ``levels``), the OR and the AND ones of each level; nodes
     # that cannot hold even when every action succeeds are left out
     sweep: tuple[tuple[list[Bucket], Wide, np.ufunc], ...]
+    # nodes with no children (a CIA loss nothing depends on...): nothing waits for them, so
+    # they are evaluated once, after the sweeps have settled everything else
+    tail: tuple[tuple[list[Bucket], Wide, np.ufunc], ...]
     level: NDArray[np.int64]
     thresholds: NDArray[np.int64]
     child_indptr: NDArray[np.int64]
@@ -83,6 +86,7 @@ class Structure:
             self,
             groups=tuple(strip(g) for g in self.groups),
             sweep=tuple(strip(g) for g in self.sweep),
+            tail=tuple(strip(g) for g in self.tail),
             thresholds=self.thresholds[~dropped[self.thresholds]],
             entries=self.entries | dropped,
         )
@@ -131,12 +135,14 @@ def structure(graph: AttackGraph) -> Structure:
     np.cumsum(np.bincount(graph.parents, minlength=graph.size), out=child_indptr[1:])
     children = child[order]
     level = levels(graph, child_indptr, children)
+    childless = np.diff(child_indptr) == 0
     result = Structure(
         groups=(
             (*gate_layout(graph, Gate.OR), np.bitwise_or),
             (*gate_layout(graph, Gate.AND), np.bitwise_and),
         ),
-        sweep=tuple(ordered_layout(graph, level)),
+        sweep=tuple(ordered_layout(graph, np.where(childless, -1, level))),
+        tail=tuple(ordered_layout(graph, np.where(childless & (level >= 0), 0, -1))),
         level=level,
         thresholds=np.flatnonzero((graph.gate == Gate.THRESHOLD) & (graph.need > 0)),
         child_indptr=child_indptr,
@@ -227,6 +233,9 @@ def _solve(
             new = _threshold(graph, state, nodes)
             changed |= bool(_settle(state, coins, random, pending, shape, nodes, new).size)
         if not changed:
+            for buckets, wide, reduce in shape.tail:
+                for nodes, new in reduced_pending(state, buckets, wide, pending, reduce):
+                    _settle(state, coins, random, pending, shape, nodes, new)
             return passes
     raise RiskModelError(f"no fixed point after {MAX_PASSES} passes")
 
