@@ -14,6 +14,9 @@ import dataclasses
 from collections import defaultdict
 from dataclasses import dataclass
 
+import numpy as np
+from numpy.typing import NDArray
+
 from panacea.risk.attack_graph import AttackGraph, Gate, GraphBuilder, NodeKind
 from panacea.risk.evidence import pin
 from panacea.risk.exploits import add_exploits
@@ -62,6 +65,9 @@ class Construction:
         for e in inputs.endpoints:
             self.endpoints_of[e.asset].append((e.id, e.protocol, e.port))
         self.endpoint_index = {e.id: e for e in inputs.endpoints}
+        # asset id -> its row in the arrays of per-asset nodes (code_exec, cia), made in bulk
+        self.position = {a.id: i for i, a in enumerate(inputs.assets)}
+        self.privilege: dict[str, NDArray[np.int64]] = {}
         # the hot lookups by ids, so that the builder formats a label once per node
         self._nodes: dict[tuple[object, ...], int] = {}
         names = {a.id: a.name for a in inputs.accounts}
@@ -79,21 +85,12 @@ class Construction:
         return node
 
     def code(self, asset: int, level: str) -> int:
-        node = self._nodes.get(("code", asset, level))
-        if node is None:
-            kind = NodeKind.CODE_EXEC_ADMIN if level == "admin" else NodeKind.CODE_EXEC_USER
-            label = f"code_exec:{level}:{self.assets[asset].name}"
-            node = self.b.node(label, kind, asset=asset)
-            self._nodes["code", asset, level] = node
-        return node
+        """``code_exec`` of ``asset`` (an id) at ``level`` (admin or user)."""
+        return int(self.privilege[level][self.position[asset]])
 
     def cia(self, asset: int, letter: str) -> int:
-        node = self._nodes.get(("cia", asset, letter))
-        if node is None:
-            label = f"cia:{letter}:{self.assets[asset].name}"
-            node = self.b.node(label, NodeKind.CIA_LOSS, asset=asset)
-            self._nodes["cia", asset, letter] = node
-        return node
+        """The loss of confidentiality, integrity or availability (C, I, A) of ``asset``."""
+        return int(self.privilege[letter][self.position[asset]])
 
     def credential(self, account_name: str) -> int:
         node = self._nodes.get(("credential", account_name))
@@ -153,8 +150,7 @@ class Construction:
 
     # construction -----------------------------------------------------------------------
     def build(self) -> BuiltGraph:
-        for asset in self.inputs.assets:
-            self._asset_privileges(asset)
+        self._asset_privileges()
         self._entries()
         add_logons(self)
         add_exploits(self)
@@ -163,14 +159,32 @@ class Construction:
         asset_nodes = {a.id: graph.node(f"code_exec:user:{a.name}") for a in self.inputs.assets}
         return BuiltGraph(graph, services, asset_nodes, self.entries)
 
-    def _asset_privileges(self, asset: AssetRecord) -> None:
-        user, admin = self.code(asset.id, "user"), self.code(asset.id, "admin")
-        self.b.edge(admin, user)
-        self.b.edge(user, self.cia(asset.id, "C"))
-        for letter in "CIA":
-            self.b.edge(admin, self.cia(asset.id, letter))
-        if asset.zone is not None:
-            self.b.edge(user, self.net(asset.zone))  # pivot: a foothold in the asset's zone
+    def _asset_privileges(self) -> None:
+        """Code execution (user, admin) and C/I/A loss of every asset, in bulk.
+
+        Admin implies user; user loses confidentiality, admin all three; a user session is a
+        foothold in the asset's zone (pivot).
+        """
+        assets = self.inputs.assets
+        where = [a.id for a in assets]
+        none = [-1] * len(assets)
+        sure = [1.0] * len(assets)
+        for key, prefix, kind in (
+            ("user", "code_exec:user", NodeKind.CODE_EXEC_USER),
+            ("admin", "code_exec:admin", NodeKind.CODE_EXEC_ADMIN),
+            ("C", "cia:C", NodeKind.CIA_LOSS),
+            ("I", "cia:I", NodeKind.CIA_LOSS),
+            ("A", "cia:A", NodeKind.CIA_LOSS),
+        ):
+            labels = [f"{prefix}:{a.name}" for a in assets]
+            added = self.b.fresh(labels, kind, Gate.OR, sure, where, none)
+            self.privilege[key] = np.arange(added.start, added.stop, dtype=np.int64)
+        user, admin = self.privilege["user"], self.privilege["admin"]
+        zoned = np.array([a.zone is not None for a in assets], dtype=bool)
+        nets = np.array([self.net(a.zone) for a in assets if a.zone is not None], dtype=np.int64)
+        parents = np.concatenate([admin, user, admin, admin, admin, user[zoned]])
+        children = np.concatenate([user, *(self.privilege[x] for x in ("C", "C", "I", "A")), nets])
+        self.b.edges(parents.tolist(), children.tolist())
 
     def _entry(self, profile: str) -> int:
         node = self.b.node(
