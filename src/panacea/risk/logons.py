@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from panacea.risk.attack_graph import Gate, NodeKind
+from panacea.risk.distinct import distinct
 
 if TYPE_CHECKING:
     from panacea.risk.construction import Construction
@@ -76,31 +77,47 @@ def _logon_actions(
 ) -> None:
     """Logons where a logon port is in reach (edges appended to ``parents``/``children``)."""
     accounts = {a.id: a for a in c.inputs.accounts}
+    # the logon path of each (asset, level): made once each, they may add nodes
+    levels = sorted(set(level))
+    code = {name: i for i, name in enumerate(levels)}
+    keys = np.asarray(asset, dtype=np.int64) * len(levels)
+    keys += np.asarray([code[lv] for lv in level], dtype=np.int64)
+    kinds = distinct(keys)
+    found = [
+        c.logon_path(c.assets[k // len(levels)], levels[k % len(levels)]) for k in kinds.tolist()
+    ]
+    paths = np.array([-1 if f is None else f for f in found], dtype=np.int64)
+    path = paths[np.searchsorted(kinds, keys)]
+    rows = np.flatnonzero(path >= 0)
+    if not rows.size:
+        return
+    # one logon action per (account, asset), in the order of the first placement there
+    span = max(asset) + 1
+    pairs = np.asarray(owner, dtype=np.int64)[rows] * span + np.asarray(asset)[rows]
+    order = np.argsort(pairs, kind="stable")
+    starts = np.ones(rows.size, dtype=bool)
+    np.not_equal(pairs[order][1:], pairs[order][:-1], out=starts[1:])
+    first = np.sort(order[starts])  # positions in ``rows`` of each pair's first placement
     params = c.params
-    pair_of: dict[tuple[int, int], int] = {}
-    labels: list[str] = []
-    chances: list[float] = []
-    where: list[int] = []
-    uses: list[tuple[int, int, int, int]] = []  # pair, credential, path, what the logon gives
-    for o, a, lv in zip(owner, asset, level, strict=True):
-        record = c.assets[a]
-        path = c.logon_path(record, lv)  # may add nodes: the logons' indices come after
-        if path is None:
-            continue
-        pair = pair_of.get((o, a))
-        if pair is None:
-            account = accounts[o]
-            pair = pair_of[o, a] = len(labels)
-            labels.append(f"logon:{account.name}:{record.name}")
-            chances.append(params.logon_probability * (params.mfa_factor if account.mfa else 1.0))
-            where.append(a)
-        if record.remote_access_zone is not None:
-            target = c.net(record.remote_access_zone)
-        else:
-            target = c.code(a, "admin" if lv == "admin" else "user")
-        uses.append((pair, c.credential(accounts[o].name), path, target))
+    labels, chances, where = [], [], []
+    for i in rows[first].tolist():
+        account, record = accounts[owner[i]], c.assets[asset[i]]
+        labels.append(f"logon:{account.name}:{record.name}")
+        chances.append(params.logon_probability * (params.mfa_factor if account.mfa else 1.0))
+        where.append(record.id)
     added = c.b.fresh(labels, NodeKind.LOGON, Gate.AND, chances, where, [-1] * len(labels))
-    for pair, credential, path, target in uses:
-        node = added[pair]
-        parents += [credential, path, node]
-        children += [node, node, target]
+    by_pair = np.argsort(pairs[first], kind="stable")
+    slot = by_pair[np.searchsorted(pairs[first][by_pair], pairs)]
+    node = added.start + slot
+    # with the credential and the port, a session at the placement's level (or, for a VPN,
+    # a foothold in the zone it opens on)
+    chosen = [c.position[asset[i]] for i in rows.tolist()]
+    admin = np.array([level[i] == "admin" for i in rows.tolist()], dtype=bool)
+    target = np.where(admin, c.privilege["admin"][chosen], c.privilege["user"][chosen])
+    for k, i in enumerate(rows.tolist()):
+        remote = c.assets[asset[i]].remote_access_zone
+        if remote is not None:
+            target[k] = c.net(remote)
+    credentials = [c.credential(accounts[owner[i]].name) for i in rows.tolist()]
+    parents += credentials + path[rows].tolist() + node.tolist()
+    children += node.tolist() + node.tolist() + target.tolist()
