@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import random
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,8 @@ from panacea.risk.engine import (
     KevChanged,
     RiskEngine,
 )
+from panacea.risk.errors import RiskModelError
+from panacea.risk.fixpoint import over_shares, world_shares
 from panacea.risk.inputs import RiskInputs, load_inputs
 
 OPTIONS = AssessmentOptions(entries=("internet", "phishing"), trials=512, scenarios=0)
@@ -99,3 +102,19 @@ def test_kev_flag_raises_and_lowers(inputs: RiskInputs) -> None:
     assert float(engine.graph.probability[node]) > base
     engine.apply(KevChanged("CVE-2022-2119", kev=False))
     assert float(engine.graph.probability[node]) == pytest.approx(base)
+
+
+def test_every_share_of_the_worlds_finishes_before_an_error_is_raised() -> None:
+    """A failing share must not leave another still writing the engine's state."""
+    finished: list[slice] = []
+
+    def solve(share: slice) -> int:
+        if share.start == 0:  # the caller's own share fails at once
+            raise RiskModelError("boom")
+        time.sleep(0.2)
+        finished.append(share)
+        return 1
+
+    with pytest.raises(RiskModelError, match="boom"):
+        over_shares(solve, 64)
+    assert len(finished) == len(world_shares(64)) - 1

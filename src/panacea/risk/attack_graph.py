@@ -16,6 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from panacea.risk.distinct import distinct
+from panacea.risk.errors import RiskModelError
 
 
 class Gate(IntEnum):
@@ -160,12 +161,20 @@ class GraphBuilder:
     ) -> range:
         """Add nodes whose labels are new (all of one kind and gate); their indices.
 
-        Raises ValueError if a label is already taken (or given twice).
+        Raises RiskModelError if a label is already taken (or given twice).
         """
         first = len(self._labels)
-        self._index.update(zip(labels, range(first, first + len(labels)), strict=True))
-        if len(self._index) != first + len(labels):
-            raise ValueError("fresh nodes need labels that are not taken")
+        added = dict(zip(labels, range(first, first + len(labels)), strict=True))
+        taken = len(added) < len(labels) or not self._index.keys().isdisjoint(added)
+        if taken:
+            clash = next(
+                label for label in labels if label in self._index or labels.count(label) > 1
+            )
+            raise RiskModelError(
+                f"two nodes of the attack graph would be called {clash!r}: names that contain "
+                "':' can collide (rename the asset or account)"
+            )
+        self._index.update(added)
         self._labels.extend(labels)
         self._kind.extend([int(kind)] * len(labels))
         self._gate.extend([int(gate)] * len(labels))

@@ -70,11 +70,11 @@ class Construction:
         self.privilege: dict[str, NDArray[np.int64]] = {}
         # the hot lookups by ids, so that the builder formats a label once per node
         self._nodes: dict[tuple[object, ...], int] = {}
-        names = {a.id: a.name for a in inputs.accounts}
+        self.account_names = {a.id: a.name for a in inputs.accounts}
         self._stored_credentials: dict[int, set[str]] = defaultdict(set)
         for logon in inputs.logons:
             if logon.asset is not None:
-                self._stored_credentials[logon.asset].add(names[logon.owner])
+                self._stored_credentials[logon.asset].add(self.account_names[logon.owner])
 
     # privileges -------------------------------------------------------------------------
     def net(self, zone: int) -> int:

@@ -26,7 +26,7 @@ from panacea.risk.draws import draw, draw_rows
 from panacea.risk.errors import RiskModelError
 from panacea.risk.evidence import pin
 from panacea.risk.exploits import exploit_probability
-from panacea.risk.fixpoint import fixed_point, popcount, structure, world_pool, world_shares
+from panacea.risk.fixpoint import fixed_point, over_shares, popcount, structure
 from panacea.risk.inputs import IntelReport, RiskInputs, combine_reports
 
 
@@ -226,7 +226,7 @@ class RiskEngine:
         shape = structure(self.graph)
         graph, coins = self.graph, self.coins
 
-        def share(columns: slice) -> int:
+        def share(columns: slice) -> NDArray[np.int64]:
             """Redo one share of the worlds (a view of the state, changed in place)."""
             state, gone = self.state[:, columns], lost[columns]
             # the nodes downstream of the change by way of nodes that held in a lost world
@@ -237,9 +237,9 @@ class RiskEngine:
             state[entries] = coins[entries, columns]
             dirty = distinct(np.concatenate([suspect, shape.children_of(changed)]))
             fixed_point(graph, coins[:, columns], start=state, dirty=dirty)
-            return int(dirty.size)
+            return dirty
 
-        return max(world_pool().map(share, world_shares(self.words)))
+        return int(distinct(np.concatenate(over_shares(share, self.words))).size)
 
     def full(self) -> NDArray[np.uint64]:
         """The state a full recomputation gives (for checks)."""

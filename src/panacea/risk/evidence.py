@@ -73,7 +73,8 @@ def pin(graph: AttackGraph, pinned: Mapping[int, float]) -> AttackGraph:
         indptr=indptr,
         parents=graph.parents[keep],
     )
-    # the solvers' view of the new shape, derived from the old one (much cheaper than anew)
+    # the solvers' view of the new shape, derived from the old one's (cheaper than anew when
+    # the old one is known, as in the engine, which pins the same graph again and again)
     derived = structure(graph).without(nodes)
     if derived is not None:
         pinned_graph.cache["structure"] = derived

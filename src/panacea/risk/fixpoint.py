@@ -2,10 +2,12 @@
 
 Each node's state is a row of 64-bit words, one bit per world. A node holds in a world when
 ``need`` of its parents hold there and its own coin came up. Evaluation is by worklist: only
-nodes one of whose parents changed since they were last evaluated are evaluated again, grouped
-by gate and degree so that each group is one vectorised reduction. The result is the same as
-re-evaluating every node in every pass (what an earlier version did), at a cost that follows
-what changes: the first pass visits every node, later passes only the frontier.
+nodes one of whose parents changed since they were last evaluated are evaluated again. Passes
+visit nodes by level (the round in which they first hold when every action succeeds), each
+level's OR and AND nodes grouped by degree so that each group is one vectorised reduction;
+nodes that cannot hold even when every action succeeds are never visited (they stay 0 in every
+world), and nodes with no children are evaluated once, after everything else has settled. The
+result is the least fixed point whatever the order; the order only sets the work.
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import os
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from functools import cache
+from typing import TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -26,6 +30,7 @@ from panacea.risk.errors import RiskModelError
 from panacea.risk.layout import Bucket, Wide, gate_layout, ordered_layout, reduced_pending
 
 MAX_PASSES = 10_000
+T = TypeVar("T")
 # Worlds are independent, so shares of the words are solved on threads of their own (numpy
 # releases the GIL in the big gathers and reductions).
 _THREADS = min(2, os.cpu_count() or 1)
@@ -42,6 +47,20 @@ def world_shares(words: int) -> list[slice]:
     shares = max(1, min(_THREADS, words))
     bounds = [words * i // shares for i in range(shares + 1)]
     return [slice(a, b) for a, b in itertools.pairwise(bounds)]
+
+
+def over_shares(solve: Callable[[slice], T], words: int) -> list[T]:
+    """``solve`` of each share of ``words``: the first in the calling thread, the others on the
+    pool; returns only once every share has finished (so none is still writing when an error
+    of another is raised), then raises the first error. Shares never wait on the pool, so
+    this cannot deadlock however it nests."""
+    first, *rest = world_shares(words)
+    futures = [world_pool().submit(solve, share) for share in rest]
+    try:
+        mine = solve(first)
+    finally:
+        wait(futures)
+    return [mine, *(f.result() for f in futures)]
 
 
 @dataclass(frozen=True)
@@ -63,9 +82,11 @@ class Structure:
 
     def without(self, nodes: NDArray[np.int64]) -> Structure | None:
         """The structure once ``nodes`` became entries (lost their parents, as evidence pins
-        them): they leave every group. Their former parents still list them as children, which
-        only ever marks an entry pending, and entries are never evaluated. None if one of them
-        could not hold before (what it makes possible was left out of the sweep)."""
+        them): they leave every group. Their former parents still list them as children: the
+        fixed point then only marks an entry pending (entries are never evaluated), and the
+        searches that follow children (``downstream``, scenario checks and costs) see a child
+        more, which cannot change what they find because its gate no longer reads them. None if
+        one of them could not hold before (what it makes possible was left out of the sweep)."""
         if (self.level[nodes] < 0).any():
             return None
         dropped = np.zeros(self.entries.size, dtype=bool)
@@ -192,6 +213,9 @@ def fixed_point(
     dirty: NDArray[np.int64] | None = None,
 ) -> tuple[NDArray[np.uint64], int]:
     """Least fixed point of the graph in each packed world; ``coins[i]`` are node i's draws.
+
+    Nodes with probability 1 (other than entries) are taken to succeed in every world: their
+    rows of ``coins`` are not read (``draw`` gives them all ones).
 
     Without ``start``, from nothing (entries hold where their coin did). With ``start`` (nodes x
     words, modified in place) and ``dirty``: continue from that state, evaluating ``dirty``

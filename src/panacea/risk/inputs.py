@@ -226,7 +226,9 @@ def load_inputs(session: Session, organisation_id: int) -> RiskInputs:
 
     The cyclic garbage collector is paused meanwhile: the records are hundreds of thousands of
     tuples that cannot form cycles, and each allocation-triggered collection would scan every
-    one created so far (it halves the load of 200,000 findings).
+    one created so far (it halves the load of 200,000 findings). The pause is the process's
+    (other threads collect no cycles for that long, 0.6 s at that size); reference counting,
+    which frees almost everything, goes on.
     """
     enabled = gc.isenabled()
     gc.disable()

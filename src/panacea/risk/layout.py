@@ -88,7 +88,7 @@ def reduced_pending(
     Lazy: each group is reduced when asked for, so what the caller stored for the previous
     group (and the pending marks it changed) is already seen by the next one.
     """
-    row_bytes = values.itemsize * (values.size // max(1, values.shape[0]))
+    row_bytes = max(1, values.itemsize * (values.size // max(1, values.shape[0])))
     for bucket in buckets:
         chosen = pending[bucket.nodes]
         if chosen.any():

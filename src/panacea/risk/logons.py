@@ -4,10 +4,13 @@ An account placed on an asset (or on every asset of a zone) gives, on each of th
 its credential is valid there (``access``); whoever is admin there can take its secrets
 (``harvest``, AND over ``code_exec:admin``, into ``credential``); and with the credential and
 a logon port in reach, the attacker logs on (``logon``, AND over the credential and the port,
-into a session at the placement's level, or into the remote-access zone for a VPN). A zone of
-a thousand workstations with one service account is a thousand of each, so they are added in
-bulk. Where an account is placed on an asset twice, the first placement decides the harvest
-probability, and the logon action is one node whose parents and children are the union.
+into a session at the account's level there, or into the remote-access zone for a VPN). A zone
+of a thousand workstations with one service account is a thousand of each, so they are added
+in bulk, one of each per account and asset. Where an account is placed on an asset more than
+once (on the asset and zone-wide, or as user and as admin), the likelier harvest counts (a
+direct logon leaves more behind than a zone-wide one), and the account logs on at its highest
+level: an administrator gets an administrator's session through any logon port, including the
+ones only administrators can use (SMB, WinRM).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.typing import NDArray
 
 from panacea.risk.attack_graph import Gate, NodeKind
 from panacea.risk.distinct import distinct
@@ -25,7 +29,6 @@ if TYPE_CHECKING:
 
 def add_logons(c: Construction) -> None:
     """Add the access, harvest and logon of every account on every asset it is placed on."""
-    accounts = {a.id: a for a in c.inputs.accounts}
     owner: list[int] = []
     asset: list[int] = []
     level: list[str] = []
@@ -38,33 +41,53 @@ def add_logons(c: Construction) -> None:
         zone_wide.extend([logon.asset is None] * len(placed))
     if not owner:
         return
-    credential = {a: c.credential(accounts[a].name) for a in dict.fromkeys(owner)}
-    access = {a: c.access(a) for a in dict.fromkeys(asset)}
-    parents = [credential[o] for o in owner]
-    children = [access[a] for a in asset]
-    # one harvest per (account, asset), its probability from the first placement there
+    # the placements of each (account, asset) pair, the pairs in order of first placement
     span = max(asset) + 1
     pairs = np.asarray(owner, dtype=np.int64) * span + np.asarray(asset, dtype=np.int64)
     order = np.argsort(pairs, kind="stable")
-    ordered = pairs[order]
-    starts = np.ones(ordered.size, dtype=bool)
-    np.not_equal(ordered[1:], ordered[:-1], out=starts[1:])
-    first = np.sort(order[starts]).tolist()  # the first row of each pair, in placement order
+    starts = np.ones(order.size, dtype=bool)
+    np.not_equal(pairs[order][1:], pairs[order][:-1], out=starts[1:])
+    begin = np.flatnonzero(starts)
+    first = order[begin]  # the first placement of each pair (pairs in sorted order)
+    placement = np.argsort(first, kind="stable")  # sorted pair -> rank in placement order
+    params = c.params
+    direct = np.where(
+        np.asarray(zone_wide), params.harvest_zone_probability, params.harvest_probability
+    )
+    harvest = np.maximum.reduceat(direct[order], begin)
+    admin = np.logical_or.reduceat(np.asarray(level)[order] == "admin", begin)
+    rows = first[placement].tolist()
+    pair_owner, pair_asset = [owner[r] for r in rows], [asset[r] for r in rows]
+    levels = ["admin" if a else level[r] for a, r in zip(admin[placement], rows, strict=True)]
+    harvests = _harvests(c, pair_owner, pair_asset, harvest[placement])
+    credential = {o: c.credential(name_of(c, o)) for o in dict.fromkeys(owner)}
+    parents: list[int] = []
+    children: list[int] = []
+    for o, a, node in zip(pair_owner, pair_asset, harvests, strict=True):
+        parents += [credential[o], c.code(a, "admin"), node]  # valid there; stolen by an admin
+        children += [c.access(a), node, credential[o]]
+    _logon_actions(c, pair_owner, pair_asset, levels, parents, children)
+    c.b.edges(parents, children)
+
+
+def name_of(c: Construction, account: int) -> str:
+    """The name of account ``account`` (an id): credential labels are by name."""
+    return c.account_names[account]
+
+
+def _harvests(
+    c: Construction, owner: list[int], asset: list[int], chance: NDArray[np.float64]
+) -> range:
+    """One harvest action per (account, asset) pair, lowered by EDR on the asset."""
     params = c.params
     labels, chances, where = [], [], []
-    for row in first:
-        record = c.assets[asset[row]]
-        p = params.harvest_zone_probability if zone_wide[row] else params.harvest_probability
+    for o, a, p in zip(owner, asset, chance.tolist(), strict=True):
+        record = c.assets[a]
         p *= params.edr_factor if "edr" in record.controls else 1.0
-        labels.append(f"harvest:{accounts[owner[row]].name}:{record.name}")
+        labels.append(f"harvest:{name_of(c, o)}:{record.name}")
         chances.append(p)
-        where.append(record.id)
-    harvests = c.b.fresh(labels, NodeKind.HARVEST, Gate.AND, chances, where, [-1] * len(first))
-    for row, node in zip(first, harvests, strict=True):
-        parents += [c.code(asset[row], "admin"), node]
-        children += [node, credential[owner[row]]]
-    _logon_actions(c, owner, asset, level, parents, children)
-    c.b.edges(parents, children)
+        where.append(a)
+    return c.b.fresh(labels, NodeKind.HARVEST, Gate.AND, chances, where, [-1] * len(labels))
 
 
 def _logon_actions(
@@ -75,7 +98,8 @@ def _logon_actions(
     parents: list[int],
     children: list[int],
 ) -> None:
-    """Logons where a logon port is in reach (edges appended to ``parents``/``children``)."""
+    """Logons of each pair whose logon port is in reach (edges added to ``parents`` and
+    ``children``)."""
     accounts = {a.id: a for a in c.inputs.accounts}
     # the logon path of each (asset, level): made once each, they may add nodes
     levels = sorted(set(level))
@@ -87,37 +111,22 @@ def _logon_actions(
         c.logon_path(c.assets[k // len(levels)], levels[k % len(levels)]) for k in kinds.tolist()
     ]
     paths = np.array([-1 if f is None else f for f in found], dtype=np.int64)
-    path = paths[np.searchsorted(kinds, keys)]
-    rows = np.flatnonzero(path >= 0)
-    if not rows.size:
-        return
-    # one logon action per (account, asset), in the order of the first placement there
-    span = max(asset) + 1
-    pairs = np.asarray(owner, dtype=np.int64)[rows] * span + np.asarray(asset)[rows]
-    order = np.argsort(pairs, kind="stable")
-    starts = np.ones(rows.size, dtype=bool)
-    np.not_equal(pairs[order][1:], pairs[order][:-1], out=starts[1:])
-    first = np.sort(order[starts])  # positions in ``rows`` of each pair's first placement
+    path = paths[np.searchsorted(kinds, keys)].tolist()
     params = c.params
-    labels, chances, where = [], [], []
-    for i in rows[first].tolist():
-        account, record = accounts[owner[i]], c.assets[asset[i]]
+    labels, chances, where, uses = [], [], [], []
+    for o, a, lv, p in zip(owner, asset, level, path, strict=True):
+        if p < 0:
+            continue
+        account, record = accounts[o], c.assets[a]
         labels.append(f"logon:{account.name}:{record.name}")
         chances.append(params.logon_probability * (params.mfa_factor if account.mfa else 1.0))
-        where.append(record.id)
+        where.append(a)
+        if record.remote_access_zone is not None:  # a VPN: a foothold in the zone it opens on
+            target = c.net(record.remote_access_zone)
+        else:
+            target = c.code(a, "admin" if lv == "admin" else "user")
+        uses.append((c.credential(account.name), p, target))
     added = c.b.fresh(labels, NodeKind.LOGON, Gate.AND, chances, where, [-1] * len(labels))
-    by_pair = np.argsort(pairs[first], kind="stable")
-    slot = by_pair[np.searchsorted(pairs[first][by_pair], pairs)]
-    node = added.start + slot
-    # with the credential and the port, a session at the placement's level (or, for a VPN,
-    # a foothold in the zone it opens on)
-    chosen = [c.position[asset[i]] for i in rows.tolist()]
-    admin = np.array([level[i] == "admin" for i in rows.tolist()], dtype=bool)
-    target = np.where(admin, c.privilege["admin"][chosen], c.privilege["user"][chosen])
-    for k, i in enumerate(rows.tolist()):
-        remote = c.assets[asset[i]].remote_access_zone
-        if remote is not None:
-            target[k] = c.net(remote)
-    credentials = [c.credential(accounts[owner[i]].name) for i in rows.tolist()]
-    parents += credentials + path[rows].tolist() + node.tolist()
-    children += node.tolist() + node.tolist() + target.tolist()
+    for node, (credential, p, target) in zip(added, uses, strict=True):
+        parents += [credential, p, node]
+        children += [node, node, target]

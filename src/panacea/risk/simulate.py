@@ -19,7 +19,7 @@ from panacea.risk.attack_graph import AttackGraph
 from panacea.risk.draws import draw, random_keys
 from panacea.risk.errors import RiskModelError
 from panacea.risk.evidence import pin
-from panacea.risk.fixpoint import fixed_point, popcount, structure, world_pool, world_shares
+from panacea.risk.fixpoint import fixed_point, over_shares, popcount, structure
 
 MAX_EXACT_ACTIONS = 22
 
@@ -62,7 +62,7 @@ def simulate(
         return popcount(state), passes
 
     # worlds are independent: each thread draws and solves its own share of the words
-    parts = list(world_pool().map(solve, world_shares(words)))
+    parts = over_shares(solve, words)
     counts = np.sum([held for held, _ in parts], axis=0)
     passes = max(passes for _, passes in parts)
     n = words * 64
