@@ -18,6 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from panacea.risk.attack_graph import AttackGraph, Gate, GraphBuilder, NodeKind
+from panacea.risk.collector import paused_collector
 from panacea.risk.evidence import pin
 from panacea.risk.exploits import add_exploits
 from panacea.risk.inputs import (
@@ -323,7 +324,9 @@ def build_attack_graph(
     ``code_exec:user`` node (:func:`panacea.risk.evidence.pin`), so every user of the graph
     (assessment, scenarios, plans) reads it the same way.
     """
-    built = Construction(inputs, params, tuple(e for e in ENTRY_PROFILES if e in entries)).build()
+    with paused_collector():  # many small objects, no cycles: see ``collector``
+        chosen = tuple(e for e in ENTRY_PROFILES if e in entries)
+        built = Construction(inputs, params, chosen).build()
     pins = evidence_pins(inputs, built.asset_nodes)
     return dataclasses.replace(built, graph=pin(built.graph, pins)) if pins else built
 
