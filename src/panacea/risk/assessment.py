@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from panacea.db.base import utcnow
 from panacea.risk.attack_graph import AttackGraph
+from panacea.risk.collector import paused_collector
 from panacea.risk.construction import BuiltGraph, build_attack_graph
 from panacea.risk.errors import RiskModelError
 from panacea.risk.impact import RiskMatrix, ServiceImpact, assess_service, rank
@@ -71,7 +72,16 @@ class Assessment:
 
 
 def assess_inputs(inputs: RiskInputs, options: AssessmentOptions) -> Assessment:
-    """Assess already loaded inputs (the planner and the engine call this on edited inputs)."""
+    """Assess already loaded inputs (the planner and the engine call this on edited inputs).
+
+    With the cyclic garbage collector paused (``collector``): the graph, the worlds and the
+    scenario searches make many small objects and no cycles.
+    """
+    with paused_collector():
+        return _assess_inputs(inputs, options)
+
+
+def _assess_inputs(inputs: RiskInputs, options: AssessmentOptions) -> Assessment:
     built = build_attack_graph(inputs, options.parameters, entries=options.entries)
     simulation = simulate(built.graph, trials=options.trials, seed=options.seed)
     impacts = []
