@@ -229,10 +229,13 @@ class RiskEngine:
         def share(columns: slice) -> NDArray[np.int64]:
             """Redo one share of the worlds (a view of the state, changed in place)."""
             state, gone = self.state[:, columns], lost[columns]
-            # the nodes downstream of the change by way of nodes that held in a lost world
-            held: NDArray[np.bool_] = np.asarray((state & gone).any(axis=1))
-            suspect = shape.downstream(changed, graph.size, through=held)
-            state[suspect] &= ~gone
+            if gone.any():
+                # the nodes downstream of the change by way of nodes that held in a lost world
+                held: NDArray[np.bool_] = np.asarray((state & gone).any(axis=1))
+                suspect = shape.downstream(changed, graph.size, through=held)
+                state[suspect] &= ~gone
+            else:  # worlds were only gained here: nothing to clear, no need to look for it
+                suspect = distinct(changed)
             entries = suspect[graph.need[suspect] == 0]
             state[entries] = coins[entries, columns]
             dirty = distinct(np.concatenate([suspect, shape.children_of(changed)]))
