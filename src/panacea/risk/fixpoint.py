@@ -27,7 +27,14 @@ from numpy.typing import NDArray
 from panacea.risk.attack_graph import AttackGraph, Gate
 from panacea.risk.distinct import distinct
 from panacea.risk.errors import RiskModelError
-from panacea.risk.layout import Bucket, Wide, gate_layout, ordered_layout, reduced_pending
+from panacea.risk.layout import (
+    Bucket,
+    Wide,
+    csr_rows,
+    gate_layout,
+    ordered_layout,
+    reduced_pending,
+)
 
 MAX_PASSES = 10_000
 T = TypeVar("T")
@@ -118,14 +125,7 @@ class Structure:
 
     def edges_from(self, nodes: NDArray[np.int64]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
         """The edges out of ``nodes``: (parent, child) arrays of equal length."""
-        starts = self.child_indptr[nodes]
-        lengths = self.child_indptr[nodes + 1] - starts
-        total = int(lengths.sum())
-        if total == 0:
-            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
-        offsets = np.cumsum(lengths) - lengths
-        within = np.arange(total) - np.repeat(offsets, lengths)
-        children: NDArray[np.int64] = self.children[np.repeat(starts, lengths) + within]
+        children, lengths = csr_rows(self.child_indptr, self.children, nodes)
         return np.repeat(nodes, lengths), children
 
     def downstream(
@@ -191,11 +191,7 @@ def levels(
     depth = 0
     while frontier.size:
         depth += 1
-        starts = child_indptr[frontier]
-        lengths = child_indptr[frontier + 1] - starts
-        offsets = np.cumsum(lengths) - lengths
-        within = np.arange(int(lengths.sum())) - np.repeat(offsets, lengths)
-        reached = children[np.repeat(starts, lengths) + within]
+        reached, _ = csr_rows(child_indptr, children, frontier)
         np.add.at(held_parents, reached, 1)
         candidates = distinct(reached)
         frontier = candidates[

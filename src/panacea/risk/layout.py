@@ -53,6 +53,25 @@ class Wide:
         return Wide(self.nodes[chosen], parents, offsets)
 
 
+def csr_rows(
+    indptr: NDArray[np.int64], values: NDArray[Any], nodes: NDArray[np.int64]
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """The rows ``values[indptr[n]:indptr[n+1]]`` of ``nodes`` laid end to end (as int64),
+    and each row's length."""
+    starts = indptr[nodes]
+    lengths = indptr[nodes + 1] - starts
+    offsets = np.cumsum(lengths) - lengths
+    within = np.arange(int(lengths.sum())) - np.repeat(offsets, lengths)
+    flat: NDArray[np.int64] = values[np.repeat(starts, lengths) + within].astype(np.int64)
+    return flat, lengths
+
+
+def _wide(graph: AttackGraph, nodes: NDArray[np.int64]) -> Wide:
+    """``nodes`` as a wide group: their parent lists end to end."""
+    parents, lengths = csr_rows(graph.indptr, graph.parents, nodes)
+    return Wide(nodes, parents, np.cumsum(lengths) - lengths)
+
+
 def gate_layout(
     graph: AttackGraph, gate: Gate, among: NDArray[np.bool_] | None = None
 ) -> tuple[list[Bucket], Wide]:
@@ -67,13 +86,7 @@ def gate_layout(
         if chosen.size:
             index = graph.indptr[chosen][:, None] + np.arange(degree)[None, :]
             buckets.append(Bucket(chosen, graph.parents[index].astype(np.int64)))
-    wide = nodes[counts[nodes] > BUCKETED_DEGREE]
-    lengths = counts[wide]
-    offsets = np.zeros(wide.size, dtype=np.int64)
-    np.cumsum(lengths[:-1], out=offsets[1:])
-    within = np.arange(int(lengths.sum())) - np.repeat(offsets, lengths)
-    parents = graph.parents[np.repeat(graph.indptr[wide], lengths) + within].astype(np.int64)
-    return buckets, Wide(wide, parents, offsets)
+    return buckets, _wide(graph, nodes[counts[nodes] > BUCKETED_DEGREE])
 
 
 def reduced_pending(
@@ -134,12 +147,7 @@ def ordered_layout(
             chosen = stage_nodes[run]
             index = graph.indptr[chosen][:, None] + np.arange(d)[None, :]
             buckets.append(Bucket(chosen, graph.parents[index].astype(np.int64)))
-        wide = stage_nodes[stage_degree > BUCKETED_DEGREE]
-        lengths = counts[wide]
-        offsets = np.zeros(wide.size, dtype=np.int64)
-        np.cumsum(lengths[:-1], out=offsets[1:])
-        within = np.arange(int(lengths.sum())) - np.repeat(offsets, lengths)
-        parents = graph.parents[np.repeat(graph.indptr[wide], lengths) + within].astype(np.int64)
+        wide = _wide(graph, stage_nodes[stage_degree > BUCKETED_DEGREE])
         reduce = np.bitwise_or if gate[stage_nodes[0]] == Gate.OR else np.bitwise_and
-        result.append((buckets, Wide(wide, parents, offsets), reduce))
+        result.append((buckets, wide, reduce))
     return result

@@ -60,7 +60,7 @@ def add_logons(c: Construction) -> None:
     pair_owner, pair_asset = [owner[r] for r in rows], [asset[r] for r in rows]
     levels = ["admin" if a else level[r] for a, r in zip(admin[placement], rows, strict=True)]
     harvests = _harvests(c, pair_owner, pair_asset, harvest[placement])
-    credential = {o: c.credential(name_of(c, o)) for o in dict.fromkeys(owner)}
+    credential = {o: c.credential(c.account_names[o]) for o in dict.fromkeys(owner)}
     parents: list[int] = []
     children: list[int] = []
     for o, a, node in zip(pair_owner, pair_asset, harvests, strict=True):
@@ -68,11 +68,6 @@ def add_logons(c: Construction) -> None:
         children += [c.access(a), node, credential[o]]
     _logon_actions(c, pair_owner, pair_asset, levels, parents, children)
     c.b.edges(parents, children)
-
-
-def name_of(c: Construction, account: int) -> str:
-    """The name of account ``account`` (an id): credential labels are by name."""
-    return c.account_names[account]
 
 
 def _harvests(
@@ -84,7 +79,7 @@ def _harvests(
     for o, a, p in zip(owner, asset, chance.tolist(), strict=True):
         record = c.assets[a]
         p *= params.edr_factor if "edr" in record.controls else 1.0
-        labels.append(f"harvest:{name_of(c, o)}:{record.name}")
+        labels.append(f"harvest:{c.account_names[o]}:{record.name}")
         chances.append(p)
         where.append(a)
     return c.b.fresh(labels, NodeKind.HARVEST, Gate.AND, chances, where, [-1] * len(labels))
