@@ -150,3 +150,14 @@ def _satisfied(node: NodeSpec, parents: list[int], holds: list[bool]) -> bool:
     if node.gate is Gate.THRESHOLD:
         return count >= (node.need or 1)
     return count >= 1
+
+
+def labels_around(graph: AttackGraph, node: int) -> tuple[set[str], set[str]]:
+    """The labels of ``node``'s parents and of its children."""
+    parents = {graph.labels[p] for p in graph.parents[graph.indptr[node] : graph.indptr[node + 1]]}
+    children = {
+        graph.labels[c]
+        for c in range(graph.size)
+        if node in graph.parents[graph.indptr[c] : graph.indptr[c + 1]]
+    }
+    return parents, children

@@ -11,20 +11,14 @@ from panacea.risk.construction import build_attack_graph
 from panacea.risk.errors import RiskModelError
 from panacea.risk.inputs import PlacementRecord
 from panacea.risk.parameters import RiskParameters
+from tests.risk.graph_strategies import labels_around
 from tests.risk.test_mitigation import tiny
 
 PARAMS = RiskParameters()
 
 
 def edges_of(graph: AttackGraph, label: str) -> tuple[set[str], set[str]]:
-    node = graph.node(label)
-    parents = {graph.labels[p] for p in graph.parents[graph.indptr[node] : graph.indptr[node + 1]]}
-    children = {
-        graph.labels[c]
-        for c in range(graph.size)
-        if node in graph.parents[graph.indptr[c] : graph.indptr[c + 1]]
-    }
-    return parents, children
+    return labels_around(graph, graph.node(label))
 
 
 def test_an_account_placed_twice_on_an_asset_has_one_logon_and_one_harvest() -> None:
