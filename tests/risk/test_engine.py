@@ -58,11 +58,11 @@ def _random_event(rng: random.Random, inputs: RiskInputs, engine: RiskEngine) ->
     return Evidence(f"code_exec:user:{asset.name}", confidence=rng.choice([1.0, 0.6, 0.0]))
 
 
-@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("seed", range(12))
 def test_incremental_equals_full_after_random_events(inputs: RiskInputs, seed: int) -> None:
     rng = random.Random(seed)
     engine = RiskEngine(inputs, OPTIONS)
-    for _ in range(8):
+    for _ in range(10):
         engine.apply(_random_event(rng, inputs, engine))
         assert np.array_equal(engine.state, engine.full())
 

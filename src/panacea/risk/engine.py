@@ -1,11 +1,15 @@
 """The dynamic engine: keeps the last solution and recomputes only what an event touches.
 
-It holds the attack graph, every node's own draws and the packed fixed-point state of the
-Monte Carlo worlds. An event changes the own probability of some nodes (a finding's status, a
-KEV or EPSS update, a shared sighting) or pins a node (evidence). Only those nodes' draws are
-redrawn; in the worlds where a changed node lost its success, the nodes downstream that held
-there are cleared and derived again (delete and re-derive), and everywhere else the state only
-grows; everything upstream or beside keeps its state. Because draws are keyed by node label (common
+It holds the attack graph, every node's own draws, the packed fixed-point state of the Monte
+Carlo worlds and the derivation ranks of that state (:mod:`panacea.risk.ranks`). An event
+changes the own probability of some nodes (a finding's status, a KEV or EPSS update, a shared
+sighting) or pins a node (evidence). Only those nodes' draws are redrawn. Where a changed node
+lost worlds, what held only through them is withdrawn, guided by the ranks, touching only what
+loses something (:mod:`panacea.risk.withdrawal`), then derived forward again where it still
+holds another way; where worlds were gained, the changed nodes are derived forward. Evidence
+changes the graph's shape: the nodes downstream that held in the worlds the pinned node lost
+are cleared and derived again (delete and re-derive). Everything upstream or beside keeps its
+state. Because draws are keyed by node label (common
 random numbers), the result is bit-for-bit the one a full recomputation gives, which the tests
 check after random event sequences. Changes of structure (a rule, an asset, a new finding) are
 rebuilt in full.
@@ -26,8 +30,10 @@ from panacea.risk.draws import draw, draw_rows
 from panacea.risk.errors import RiskModelError
 from panacea.risk.evidence import pin
 from panacea.risk.exploits import exploit_probability
-from panacea.risk.fixpoint import fixed_point, over_shares, popcount, structure
+from panacea.risk.fixpoint import Structure, fixed_point, over_shares, popcount, structure
 from panacea.risk.inputs import IntelReport, RiskInputs, combine_reports
+from panacea.risk.ranks import Ranks, places
+from panacea.risk.withdrawal import withdraw
 
 
 @dataclass(frozen=True)
@@ -89,7 +95,9 @@ class RiskEngine:
         self._base = self.built.graph
         self.graph = self._base
         self.coins = draw(self.graph, self.words, options.seed)
-        self.state, _ = fixed_point(self.graph, self.coins)
+        self.ranks = Ranks.empty(self.graph.size, self.words)
+        self.state, _ = fixed_point(self.graph, self.coins, ranks=self.ranks)
+        self._place = places(structure(self._base), self._base.size)
         self._exploit_nodes = {int(f): i for i, f in enumerate(self.graph.finding_of) if f >= 0}
         self._findings = {f.id: f for f in inputs.findings}
         self._assets = {a.id: a for a in inputs.assets}
@@ -138,7 +146,7 @@ class RiskEngine:
         # removes them; a pinned node now holds exactly where its new coin does. The worlds
         # where a changed node held (or could hold) before and cannot now are the ones to redo.
         lost = np.bitwise_or.reduce(before & ~self.coins[nodes], axis=0)
-        return self._recompute(nodes, lost)
+        return self._recompute(nodes, lost, reshaped=isinstance(event, Evidence))
 
     def _changes(self, event: Event) -> dict[int, float]:
         if isinstance(event, FindingStatusChanged):
@@ -215,31 +223,39 @@ class RiskEngine:
         )
 
     # recomputation ----------------------------------------------------------------------
-    def _recompute(self, changed: NDArray[np.int64], lost: NDArray[np.uint64]) -> int:
-        """Bring the state to the new least fixed point after ``changed`` nodes' coins moved.
+    def _recompute(
+        self, changed: NDArray[np.int64], lost: NDArray[np.uint64], *, reshaped: bool
+    ) -> int:
+        """Bring the state to the new least fixed point after ``changed`` nodes' coins moved;
+        ``lost``: the worlds where some of them went from 1 to 0.
 
-        In the worlds of ``lost`` (where some coin went from 1 to 0), whatever held downstream
-        of the change may have held only through it: those nodes' bits are cleared there
-        (delete) and derived again (re-derive). A node that held in none of those worlds
-        cannot lose anything and is left alone, as is every world where coins only grew.
+        There, what held only through the lost successes is removed first: withdrawn with the
+        derivation ranks (:mod:`panacea.risk.withdrawal`), or, when the graph was ``reshaped``
+        (evidence took a node's parents away, so ranks may refer to support it no longer
+        has), cleared wherever it lies downstream (delete). Then the removed nodes and what
+        the changed nodes may newly reach are derived forward. Worlds that only grew keep
+        everything they had. Returns how many nodes were derived again.
         """
         shape = structure(self.graph)
         graph, coins = self.graph, self.coins
 
         def share(columns: slice) -> NDArray[np.int64]:
-            """Redo one share of the worlds (a view of the state, changed in place)."""
-            state, gone = self.state[:, columns], lost[columns]
-            if gone.any():
-                # the nodes downstream of the change by way of nodes that held in a lost world
-                held: NDArray[np.bool_] = np.asarray((state & gone).any(axis=1))
-                suspect = shape.downstream(changed, graph.size, through=held)
-                state[suspect] &= ~gone
-            else:  # worlds were only gained here: nothing to clear, no need to look for it
-                suspect = distinct(changed)
-            entries = suspect[graph.need[suspect] == 0]
-            state[entries] = coins[entries, columns]
-            dirty = distinct(np.concatenate([suspect, shape.children_of(changed)]))
-            fixed_point(graph, coins[:, columns], start=state, dirty=dirty)
+            """Redo one share of the worlds (views of the state and ranks, changed in place)."""
+            state, ranks, mine = (
+                self.state[:, columns],
+                self.ranks.columns(columns),
+                coins[:, columns],
+            )
+            gone = changed[:0]
+            if lost[columns].any() and reshaped:
+                gone = _clear_downstream(shape, state, lost[columns], changed)
+            elif lost[columns].any():
+                gone = withdraw(graph, shape, self._place, mine, state, ranks, changed)
+            entries = changed[graph.need[changed] == 0]
+            state[entries] = mine[entries]
+            ranks.planes[:, entries] = 0
+            dirty = distinct(np.concatenate([changed, gone, shape.children_of(changed)]))
+            fixed_point(graph, mine, start=state, dirty=dirty, ranks=ranks)
             return dirty
 
         return int(distinct(np.concatenate(over_shares(share, self.words))).size)
@@ -248,3 +264,19 @@ class RiskEngine:
         """The state a full recomputation gives (for checks)."""
         state, _ = fixed_point(self.graph, self.coins)
         return state
+
+
+def _clear_downstream(
+    shape: Structure,
+    state: NDArray[np.uint64],
+    lost: NDArray[np.uint64],
+    changed: NDArray[np.int64],
+) -> NDArray[np.int64]:
+    """Clear the worlds of ``lost`` in every node downstream of ``changed`` by way of nodes
+    that held in one of them (whatever may have held only through the change); those nodes.
+    Entries keep their worlds (they hold by their own coin): earlier pins are still listed as
+    their former parents' children, so the search may meet them."""
+    held: NDArray[np.bool_] = np.asarray((state & lost).any(axis=1))
+    suspect = shape.downstream(changed, state.shape[0], through=held)
+    state[suspect[~shape.entries[suspect]]] &= ~lost
+    return suspect

@@ -35,6 +35,7 @@ from panacea.risk.layout import (
     ordered_layout,
     reduced_pending,
 )
+from panacea.risk.ranks import TOP, Ranks
 
 MAX_PASSES = 10_000
 T = TypeVar("T")
@@ -207,6 +208,7 @@ def fixed_point(
     *,
     start: NDArray[np.uint64] | None = None,
     dirty: NDArray[np.int64] | None = None,
+    ranks: Ranks | None = None,
 ) -> tuple[NDArray[np.uint64], int]:
     """Least fixed point of the graph in each packed world; ``coins[i]`` are node i's draws.
 
@@ -217,6 +219,8 @@ def fixed_point(
     words, modified in place) and ``dirty``: continue from that state, evaluating ``dirty``
     first. ``start`` must lie below the least fixed point and every node outside ``dirty`` must
     already agree with its parents; the engine uses this after an event.
+    With ``ranks``, records in which pass each node came to hold in each world (from
+    ``start``: late, see :mod:`panacea.risk.ranks`).
     Returns the packed states (nodes x words) and the number of passes it took.
     """
     shape = structure(graph)
@@ -231,7 +235,8 @@ def fixed_point(
         if dirty is not None:
             pending[dirty] = True
         pending[shape.entries] = False
-    return state, _solve(graph, shape, coins, random, state, pending)
+    log = None if ranks is None else _RankLog(ranks, exact=start is None)
+    return state, _solve(graph, shape, coins, random, state, pending, log)
 
 
 def _solve(
@@ -241,21 +246,24 @@ def _solve(
     random: NDArray[np.bool_],
     state: NDArray[np.uint64],
     pending: NDArray[np.bool_],
+    log: _RankLog | None,
 ) -> int:
     """Sweep until nothing changes; the number of passes."""
     for passes in range(1, MAX_PASSES + 1):
+        if log is not None:
+            log.passes = passes
         changed = False
         for buckets, wide, reduce in shape.sweep:
             for nodes, new in reduced_pending(state, buckets, wide, pending, reduce):
-                changed |= bool(_settle(state, coins, random, pending, shape, nodes, new).size)
+                changed |= bool(_settle(state, coins, random, pending, shape, nodes, new, log).size)
         if shape.thresholds.size and pending[shape.thresholds].any():
             nodes = shape.thresholds
             new = _threshold(graph, state, nodes)
-            changed |= bool(_settle(state, coins, random, pending, shape, nodes, new).size)
+            changed |= bool(_settle(state, coins, random, pending, shape, nodes, new, log).size)
         if not changed:
             for buckets, wide, reduce in shape.tail:
                 for nodes, new in reduced_pending(state, buckets, wide, pending, reduce):
-                    _settle(state, coins, random, pending, shape, nodes, new)
+                    _settle(state, coins, random, pending, shape, nodes, new, log)
             return passes
     raise RiskModelError(f"no fixed point after {MAX_PASSES} passes")
 
@@ -268,6 +276,7 @@ def _settle(
     shape: Structure,
     nodes: NDArray[np.int64],
     new: NDArray[np.uint64],
+    log: _RankLog | None = None,
 ) -> NDArray[np.int64]:
     """Store the nodes' new states; mark the children of those that changed as pending.
 
@@ -278,13 +287,29 @@ def _settle(
         new &= coins[nodes]
     elif chance.any():
         new[chance] &= coins[nodes[chance]]
-    moved = (new != state[nodes]).any(axis=1)
+    old = state[nodes]
+    moved = (new != old).any(axis=1)
     if not moved.any():
         return nodes[:0]
     nodes = nodes[moved]
+    if log is not None:  # states only grow here: what is new came to hold in this pass
+        log.ranks.record(nodes, new[moved] & ~old[moved], log.value)
     state[nodes] = new[moved]
     pending[shape.children_of(nodes)] = True  # entries are nobody's children
     return nodes
+
+
+@dataclass
+class _RankLog:
+    """Where ``_settle`` records derivation ranks, and the pass it is in."""
+
+    ranks: Ranks
+    exact: bool  # a solution from nothing; otherwise every new node is late
+    passes: int = 0
+
+    @property
+    def value(self) -> int:
+        return self.passes if self.exact else TOP
 
 
 def _threshold(

@@ -1,0 +1,161 @@
+"""Withdrawing worlds from actions: what stops holding when some coins go from 1 to 0.
+
+A node keeps a world when a parent that held there before it did (an earlier derivation rank,
+:mod:`panacea.risk.ranks`) still holds there: that support cannot lead back to the node, so the
+node is still derived without circles. Only the nodes that lose every such support lose the
+world, and only their children are looked at again. The result lies below the new least fixed
+point (everything kept is still derived); a node that lost a world may still hold there through
+a later support, so the caller derives the nodes returned here again, forward, from this state.
+The work is in proportion to what changes: a resolved finding whose host is reached in other
+ways touches a few nodes, not everything downstream of it.
+"""
+
+from __future__ import annotations
+
+import heapq
+
+import numpy as np
+from numpy.typing import NDArray
+
+from panacea.risk.attack_graph import AttackGraph, Gate
+from panacea.risk.distinct import distinct
+from panacea.risk.fixpoint import Structure
+from panacea.risk.layout import csr_rows
+from panacea.risk.ranks import TOP, Ranks
+
+TAIL = -2  # the place of nodes with no children (see ``ranks.places``)
+
+
+def withdraw(
+    graph: AttackGraph,
+    shape: Structure,
+    place: NDArray[np.int64],
+    coins: NDArray[np.uint64],
+    state: NDArray[np.uint64],
+    ranks: Ranks,
+    changed: NDArray[np.int64],
+) -> NDArray[np.int64]:
+    """Clear in ``state`` (modified in place) the worlds that held only through worlds lost
+    by the coins of ``changed`` (already redrawn in ``coins``); coins that grew are left to
+    the caller. Returns the nodes that lost worlds, to be derived again.
+
+    ``ranks`` must be the derivation ranks of ``state`` and ``place`` the nodes' places in a
+    pass (``ranks.places`` of the graph's unpinned structure).
+    """
+    before = state[changed]
+    after = before & coins[changed]
+    state[changed] = after
+    lost = [changed[(before != after).any(axis=1)]]
+    pending = np.zeros(graph.size, dtype=bool)
+    pending[shape.children_of(lost[0])] = True
+    for value in range(1, TOP + 1):
+        lost.extend(_pass(graph, shape, place, state, ranks, pending, value))
+    tail = np.flatnonzero(pending & (place == TAIL))
+    state[tail] = 0  # nothing depends on them: derived again from their parents
+    return distinct(np.concatenate([*lost, tail]))
+
+
+def _pass(
+    graph: AttackGraph,
+    shape: Structure,
+    place: NDArray[np.int64],
+    state: NDArray[np.uint64],
+    ranks: Ranks,
+    pending: NDArray[np.bool_],
+    value: int,
+) -> list[NDArray[np.int64]]:
+    """Check the worlds of rank ``value`` of the pending nodes, by place; the nodes that lost
+    some. Children of a node that lost worlds become pending (for this pass too if they come
+    later in it; for the late pass, wherever they come: late worlds are supported by earlier
+    ranks only, all settled by then, so their order does not matter, but a child earlier in
+    the pass has no later pass to be checked in)."""
+    waiting: dict[int, list[NDArray[np.int64]]] = {}
+    nodes = np.flatnonzero(pending & (place >= 0))
+    _wait(waiting, nodes, place[nodes])
+    heap = list(waiting)
+    heapq.heapify(heap)
+    lost = []
+    while heap:
+        here = heapq.heappop(heap)
+        batch = distinct(np.concatenate(waiting.pop(here)))
+        gone = _unsupported(graph, place, state, ranks, batch, value)
+        if gone is None:
+            continue
+        losers, bits = gone
+        state[losers] &= ~bits
+        lost.append(losers)
+        children = distinct(shape.children_of(losers))
+        pending[children] = True
+        later = children[place[children] > (-1 if value == TOP else here)]
+        for p in _wait(waiting, later, place[later]):
+            heapq.heappush(heap, p)
+    return lost
+
+
+def _wait(
+    waiting: dict[int, list[NDArray[np.int64]]],
+    nodes: NDArray[np.int64],
+    places: NDArray[np.int64],
+) -> list[int]:
+    """Queue ``nodes`` by place; the places that were not queued yet."""
+    order = np.argsort(places, kind="stable")
+    nodes, places = nodes[order], places[order]
+    cuts = np.flatnonzero(np.diff(places)) + 1
+    new = []
+    for group in np.split(np.arange(nodes.size), cuts) if nodes.size else []:
+        p = int(places[group[0]])
+        if p not in waiting:
+            waiting[p] = []
+            new.append(p)
+        waiting[p].append(nodes[group])
+    return new
+
+
+def _unsupported(
+    graph: AttackGraph,
+    place: NDArray[np.int64],
+    state: NDArray[np.uint64],
+    ranks: Ranks,
+    nodes: NDArray[np.int64],
+    value: int,
+) -> tuple[NDArray[np.int64], NDArray[np.uint64]] | None:
+    """The worlds of rank ``value`` where ``nodes`` (of one place) lost every support that
+    came before them: (nodes that lost some, their lost worlds), or None."""
+    _, mine = ranks.compare(nodes, value)
+    own = state[nodes] & mine
+    some = own.any(axis=1)
+    if not some.any():
+        return None
+    nodes, own = nodes[some], own[some]
+    parents, lengths = csr_rows(graph.indptr, graph.parents, nodes)
+    below, equal = ranks.compare(parents, value)
+    if value < TOP:  # a parent of the same pass supports only if it came earlier in it
+        earlier = place[parents] < np.repeat(place[nodes], lengths)
+        below[earlier] |= equal[earlier]
+    support = state[parents] & below
+    offsets = np.cumsum(lengths) - lengths
+    held = np.empty_like(own)
+    gates = graph.gate[nodes]
+    for gate, reduce in ((Gate.OR, np.bitwise_or), (Gate.AND, np.bitwise_and)):
+        chosen = gates == gate
+        if chosen.any():
+            held[chosen] = reduce.reduceat(support, offsets, axis=0)[chosen]
+    chosen = gates == Gate.THRESHOLD
+    if chosen.any():
+        held[chosen] = _at_least(support, offsets, graph.need[nodes])[chosen]
+    gone = own & ~held
+    rows = gone.any(axis=1)
+    if not rows.any():
+        return None
+    return nodes[rows], gone[rows]
+
+
+def _at_least(
+    support: NDArray[np.uint64], offsets: NDArray[np.int64], need: NDArray[np.int32]
+) -> NDArray[np.uint64]:
+    """Per segment of ``support`` rows: the worlds where at least ``need`` rows hold."""
+    bits = np.unpackbits(support.view(np.uint8), axis=1, bitorder="little")
+    counts = np.add.reduceat(bits.astype(np.int64), offsets, axis=0)
+    held = counts >= need[:, None]
+    packed: NDArray[np.uint64] = np.packbits(held, axis=1, bitorder="little").view(np.uint64)
+    return packed
