@@ -29,7 +29,7 @@ from panacea.risk.distinct import distinct
 from panacea.risk.draws import draw, draw_rows
 from panacea.risk.errors import RiskModelError
 from panacea.risk.evidence import pin
-from panacea.risk.exploits import exploit_probability
+from panacea.risk.exploits import exploit_probabilities, exploit_probability
 from panacea.risk.fixpoint import Structure, fixed_point, over_shares, popcount, structure
 from panacea.risk.inputs import IntelReport, RiskInputs, combine_reports
 from panacea.risk.ranks import Ranks, places
@@ -182,13 +182,23 @@ class RiskEngine:
         return self._refreshed(event.cve)
 
     def _refreshed(self, cve: str) -> dict[int, float]:
-        """New own probabilities of the (enabled) exploits of ``cve``'s findings."""
-        findings = self._findings_of_cve.get(cve, [])
-        return {
-            self._exploit_nodes[f]: self._exploit_probability(f)
-            for f in findings
+        """New own probabilities of the (enabled) exploits of ``cve``'s findings, where they
+        moved."""
+        findings = [
+            self._findings[f]
+            for f in self._findings_of_cve.get(cve, [])
             if f in self._exploit_nodes and self._exploit_nodes[f] not in self._disabled
-        }
+        ]
+        chances = exploit_probabilities(
+            findings,
+            [self._assets[f.asset] for f in findings],
+            self.inputs.vulnerabilities.get(cve),
+            self.options.parameters,
+            intel=self.inputs.intel_confidence(cve),
+        )
+        nodes = [self._exploit_nodes[f.id] for f in findings]
+        current = self._base.probability
+        return {n: p for n, p in zip(nodes, chances.tolist(), strict=True) if p != current[n]}
 
     def _intel(self, event: IntelSighting) -> dict[int, float]:
         if not 0.0 <= event.confidence <= 1.0:

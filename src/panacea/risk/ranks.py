@@ -62,16 +62,23 @@ class Ranks:
     ) -> tuple[NDArray[np.uint64], NDArray[np.uint64]]:
         """Two masks (nodes x words): the worlds where each node's pass is below ``value``,
         and those where it equals ``value`` (meaningful where the node holds)."""
-        rows = self.planes[:, nodes]
-        below = np.zeros(rows.shape[1:], dtype=np.uint64)
-        equal = np.full(rows.shape[1:], ALL, dtype=np.uint64)
+        below: NDArray[np.uint64] | None = None  # None: no world yet
+        equal: NDArray[np.uint64] | None = None  # None: every world still
         for k in reversed(range(RANK_BITS)):
+            plane = self.planes[k][nodes]  # a fresh copy, free to change in place
             if value >> k & 1:
-                below |= equal & ~rows[k]
-                equal &= rows[k]
+                clear = ~plane if equal is None else equal & ~plane
+                below = clear if below is None else below | clear
+                equal = plane if equal is None else equal & plane
+            elif equal is None:
+                equal = np.invert(plane, out=plane)
             else:
-                equal &= ~rows[k]
-        return below, equal
+                equal &= ~plane
+        shape = (nodes.size, self.planes.shape[2])
+        return (
+            np.zeros(shape, dtype=np.uint64) if below is None else below,
+            np.full(shape, ALL, dtype=np.uint64) if equal is None else equal,
+        )
 
 
 def places(shape: Structure, size: int) -> NDArray[np.int64]:

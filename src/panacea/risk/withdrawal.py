@@ -21,7 +21,7 @@ from panacea.risk.attack_graph import AttackGraph, Gate
 from panacea.risk.distinct import distinct
 from panacea.risk.fixpoint import Structure
 from panacea.risk.layout import csr_rows
-from panacea.risk.ranks import TOP, Ranks
+from panacea.risk.ranks import ALL, TOP, Ranks
 
 TAIL = -2  # the place of nodes with no children (see ``ranks.places``)
 
@@ -131,8 +131,10 @@ def _unsupported(
     below, equal = ranks.compare(parents, value)
     if value < TOP:  # a parent of the same pass supports only if it came earlier in it
         earlier = place[parents] < np.repeat(place[nodes], lengths)
-        below[earlier] |= equal[earlier]
-    support = state[parents] & below
+        equal &= np.where(earlier, ALL, np.uint64(0))[:, None]
+        below |= equal
+    support = state[parents]
+    support &= below
     offsets = np.cumsum(lengths) - lengths
     held = np.empty_like(own)
     gates = graph.gate[nodes]
