@@ -9,8 +9,10 @@ the least fixed point, which every algorithm here computes.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -117,6 +119,7 @@ class GraphBuilder:
         self._finding: list[int] = []
         self._edge_parent: list[int] = []
         self._edge_child: list[int] = []
+        self._edge_chunks: list[tuple[NDArray[np.int64], NDArray[np.int64]]] = []  # in bulk
         self.cve_of: dict[int, str] = {}
         self.entry_of: dict[int, str] = {}
 
@@ -196,12 +199,15 @@ class GraphBuilder:
         self._edge_parent.append(parent)
         self._edge_child.append(child)
 
-    def edges(self, parents: list[int], children: list[int]) -> None:
+    def edges(
+        self, parents: Sequence[int] | NDArray[Any], children: Sequence[int] | NDArray[Any]
+    ) -> None:
         """``parents[i]`` is one of the conditions of ``children[i]``, for every i."""
         if len(parents) != len(children):
             raise ValueError("edges need as many parents as children")
-        self._edge_parent.extend(parents)
-        self._edge_child.extend(children)
+        self._edge_chunks.append(
+            (np.asarray(parents, dtype=np.int64), np.asarray(children, dtype=np.int64))
+        )
 
     def build(self) -> AttackGraph:
         """Freeze; AND nodes need all parents, OR nodes one, entries none.
@@ -209,8 +215,15 @@ class GraphBuilder:
         A node other than an entry that ended up with no parents can never hold (need 1).
         """
         size = len(self._labels)
-        child = np.asarray(self._edge_child, dtype=np.int64)
-        parent = np.asarray(self._edge_parent, dtype=np.int64)
+        chunks = [
+            (
+                np.asarray(self._edge_parent, dtype=np.int64),
+                np.asarray(self._edge_child, dtype=np.int64),
+            ),
+            *self._edge_chunks,
+        ]
+        parent = np.concatenate([p for p, _ in chunks])
+        child = np.concatenate([c for _, c in chunks])
         edges = distinct(child * size + parent)  # by child, then parent; no repeats
         counts = np.bincount(edges // size, minlength=size)
         indptr = np.zeros(size + 1, dtype=np.int64)

@@ -110,6 +110,23 @@ class Construction:
             self._nodes["access", asset] = node
         return node
 
+    def access_of(self, assets: list[int]) -> NDArray[np.int64]:
+        """``access`` of each of ``assets``, the missing ones made together (in order of first
+        mention, as one by one)."""
+        missing = [a for a in dict.fromkeys(assets) if ("access", a) not in self._nodes]
+        if missing:
+            labels = [f"access:{self.assets[a].name}" for a in missing]
+            k = len(missing)
+            added = self.b.fresh(labels, NodeKind.ACCESS, Gate.OR, [1.0] * k, missing, [-1] * k)
+            self._nodes.update((("access", a), n) for a, n in zip(missing, added, strict=True))
+            self.b.edges(self.privilege["user"][self.rows(missing)], np.asarray(added))
+        return np.fromiter((self._nodes["access", a] for a in assets), np.int64, len(assets))
+
+    def rows(self, assets: list[int]) -> NDArray[np.int64]:
+        """The rows of ``assets`` (ids) in the arrays of per-asset nodes."""
+        position = self.position
+        return np.fromiter((position[a] for a in assets), np.int64, len(assets))
+
     def reach(self, zone: int, protocol: str, port: int) -> int:
         known = self._nodes.get(("reach", zone, protocol, port))
         if known is not None:
@@ -185,7 +202,7 @@ class Construction:
         nets = np.array([self.net(a.zone) for a in assets if a.zone is not None], dtype=np.int64)
         parents = np.concatenate([admin, user, admin, admin, admin, user[zoned]])
         children = np.concatenate([user, *(self.privilege[x] for x in ("C", "C", "I", "A")), nets])
-        self.b.edges(parents.tolist(), children.tolist())
+        self.b.edges(parents, children)
 
     def _entry(self, profile: str) -> int:
         node = self.b.node(

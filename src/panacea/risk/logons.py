@@ -61,13 +61,17 @@ def add_logons(c: Construction) -> None:
     levels = ["admin" if a else level[r] for a, r in zip(admin[placement], rows, strict=True)]
     harvests = _harvests(c, pair_owner, pair_asset, harvest[placement])
     credential = {o: c.credential(c.account_names[o]) for o in dict.fromkeys(owner)}
-    parents: list[int] = []
-    children: list[int] = []
-    for o, a, node in zip(pair_owner, pair_asset, harvests, strict=True):
-        parents += [credential[o], c.code(a, "admin"), node]  # valid there; stolen by an admin
-        children += [c.access(a), node, credential[o]]
-    _logon_actions(c, pair_owner, pair_asset, levels, parents, children)
-    c.b.edges(parents, children)
+    credentials = np.fromiter((credential[o] for o in pair_owner), np.int64, len(pair_owner))
+    access = c.access_of(pair_asset)
+    admin_code = c.privilege["admin"][c.rows(pair_asset)]
+    stolen = np.arange(harvests.start, harvests.stop, dtype=np.int64)
+    # valid there (credential -> access); stolen by an admin (code_exec:admin -> harvest ->
+    # credential)
+    c.b.edges(
+        np.concatenate([credentials, admin_code, stolen]),
+        np.concatenate([access, stolen, credentials]),
+    )
+    _logon_actions(c, pair_owner, pair_asset, levels, credentials)
 
 
 def _harvests(
@@ -90,11 +94,11 @@ def _logon_actions(
     owner: list[int],
     asset: list[int],
     level: list[str],
-    parents: list[int],
-    children: list[int],
+    credentials: NDArray[np.int64],
 ) -> None:
-    """Logons of each pair whose logon port is in reach (edges added to ``parents`` and
-    ``children``)."""
+    """Logons of each (account, asset) pair whose logon port is in reach: AND over the
+    account's credential and the port, into a session at the account's level there (into the
+    remote-access zone it opens, for a VPN)."""
     accounts = {a.id: a for a in c.inputs.accounts}
     # the logon path of each (asset, level): made once each, they may add nodes
     levels = sorted(set(level))
@@ -106,22 +110,26 @@ def _logon_actions(
         c.logon_path(c.assets[k // len(levels)], levels[k % len(levels)]) for k in kinds.tolist()
     ]
     paths = np.array([-1 if f is None else f for f in found], dtype=np.int64)
-    path = paths[np.searchsorted(kinds, keys)].tolist()
+    path = paths[np.searchsorted(kinds, keys)]
+    chosen = np.flatnonzero(path >= 0)
+    if not chosen.size:
+        return
     params = c.params
-    labels, chances, where, uses = [], [], [], []
-    for o, a, lv, p in zip(owner, asset, level, path, strict=True):
-        if p < 0:
-            continue
-        account, record = accounts[o], c.assets[a]
-        labels.append(f"logon:{account.name}:{record.name}")
-        chances.append(params.logon_probability * (params.mfa_factor if account.mfa else 1.0))
-        where.append(a)
-        if record.remote_access_zone is not None:  # a VPN: a foothold in the zone it opens on
-            target = c.net(record.remote_access_zone)
-        else:
-            target = c.code(a, "admin" if lv == "admin" else "user")
-        uses.append((c.credential(account.name), p, target))
-    added = c.b.fresh(labels, NodeKind.LOGON, Gate.AND, chances, where, [-1] * len(labels))
-    for node, (credential, p, target) in zip(added, uses, strict=True):
-        parents += [credential, p, node]
-        children += [node, node, target]
+    names = [accounts[owner[i]].name for i in chosen.tolist()]
+    where = [asset[i] for i in chosen.tolist()]
+    labels = [f"logon:{n}:{c.assets[a].name}" for n, a in zip(names, where, strict=True)]
+    mfa = np.fromiter((accounts[owner[i]].mfa for i in chosen.tolist()), bool, chosen.size)
+    chances = params.logon_probability * np.where(mfa, params.mfa_factor, 1.0)
+    rows = c.rows(where)
+    admin = np.asarray(level)[chosen] == "admin"
+    target = np.where(admin, c.privilege["admin"][rows], c.privilege["user"][rows])
+    for i, a in enumerate(where):
+        vpn = c.assets[a].remote_access_zone
+        if vpn is not None:  # a VPN: a foothold in the zone it opens on
+            target[i] = c.net(vpn)
+    added = c.b.fresh(labels, NodeKind.LOGON, Gate.AND, chances.tolist(), where, [-1] * len(labels))
+    logons = np.arange(added.start, added.stop, dtype=np.int64)
+    c.b.edges(
+        np.concatenate([credentials[chosen], path[chosen], logons]),
+        np.concatenate([logons, logons, target]),
+    )
