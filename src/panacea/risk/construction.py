@@ -22,7 +22,6 @@ from panacea.risk.collector import paused_collector
 from panacea.risk.evidence import pin
 from panacea.risk.exploits import add_exploits
 from panacea.risk.inputs import (
-    AssetRecord,
     PlacementRecord,
     RiskInputs,
 )
@@ -144,27 +143,74 @@ class Construction:
 
     def exposed(self, asset: int, *, os_only: bool = False) -> int | None:
         """Some open port of the asset (of its OS services only) can be reached; None if none."""
-        key = ("exposed", asset, os_only)
-        if key not in self._nodes:
-            node = self._new_exposed(asset, os_only=os_only)
-            self._nodes[key] = -1 if node is None else node
-        known = self._nodes[key]
-        return None if known < 0 else known
+        return self.exposed_of([asset], [os_only])[0]
 
-    def _new_exposed(self, asset: int, *, os_only: bool) -> int | None:
-        record = self.assets[asset]
-        ports = [
-            (protocol, port)
-            for _eid, protocol, port in self.endpoints_of[asset]
-            if not os_only or port in OS_SERVICE_PORTS
-        ]
-        if record.zone is None or not ports:
-            return None
-        label = f"exposed_os:{record.name}" if os_only else f"exposed:{record.name}"
-        node = self.b.node(label, NodeKind.EXPOSED, asset=asset)
-        for protocol, port in ports:
-            self.b.edge(self.reach(record.zone, protocol, port), node)
-        return node
+    def exposed_of(self, assets: list[int], os_only: list[bool]) -> list[int | None]:
+        """``exposed`` of each (asset, os_only) pair (pairs distinct), the new ones together."""
+        made: list[int | None] = []
+        todo: list[tuple[int, tuple[object, ...]]] = []
+        labels, where, ports = [], [], []
+        for i, (asset, only) in enumerate(zip(assets, os_only, strict=True)):
+            key: tuple[object, ...] = ("exposed", asset, only)
+            known = self._nodes.get(key)
+            made.append(None if known is None or known < 0 else known)
+            if known is not None:
+                continue
+            record = self.assets[asset]
+            found = [
+                (protocol, port)
+                for _eid, protocol, port in self.endpoints_of[asset]
+                if not only or port in OS_SERVICE_PORTS
+            ]
+            if record.zone is None or not found:
+                self._nodes[key] = -1
+                continue
+            todo.append((i, key))
+            labels.append(f"exposed_os:{record.name}" if only else f"exposed:{record.name}")
+            where.append(asset)
+            ports.append(found)
+        for (i, key), node in zip(todo, self._port_nodes(labels, where, ports), strict=True):
+            made[i] = self._nodes[key] = node
+        return made
+
+    def logon_paths(self, assets: list[int], levels: list[str]) -> list[int | None]:
+        """Some port through which an account of ``level`` can log on to the asset (for a
+        VPN, any exposed port), for each (asset, level) pair (pairs distinct); None if none."""
+        made: list[int | None] = []
+        todo: list[int] = []
+        labels, where, ports = [], [], []
+        for i, (asset, level) in enumerate(zip(assets, levels, strict=True)):
+            record = self.assets[asset]
+            if record.remote_access_zone is not None and record.zone is not None:
+                made.append(self.exposed(asset))
+                continue
+            usable = ADMIN_LOGON_PORTS if level == "admin" else USER_LOGON_PORTS
+            found = [(pr, po) for _e, pr, po in self.endpoints_of[asset] if po in usable]
+            made.append(None)
+            if record.zone is not None and found:
+                todo.append(i)
+                labels.append(f"logon_port:{level}:{record.name}")
+                where.append(asset)
+                ports.append(found)
+        for i, node in zip(todo, self._port_nodes(labels, where, ports), strict=True):
+            made[i] = node
+        return made
+
+    def _port_nodes(
+        self, labels: list[str], assets: list[int], ports: list[list[tuple[str, int]]]
+    ) -> range:
+        """New nodes ``labels``, each held when one of its asset's ``ports`` can be reached in
+        the asset's zone."""
+        reaches: list[int] = []
+        for asset, found in zip(assets, ports, strict=True):
+            zone = self.assets[asset].zone
+            assert zone is not None  # callers keep only assets in a zone
+            reaches.extend(self.reach(zone, protocol, port) for protocol, port in found)
+        k = len(labels)
+        added = self.b.fresh(labels, NodeKind.EXPOSED, Gate.OR, [1.0] * k, assets, [-1] * k)
+        counts = np.fromiter((len(f) for f in ports), np.int64, k)
+        self.b.edges(np.asarray(reaches, dtype=np.int64), np.repeat(np.asarray(added), counts))
+        return added
 
     # construction -----------------------------------------------------------------------
     def build(self) -> BuiltGraph:
@@ -240,56 +286,45 @@ class Construction:
         return users
 
     def _phishing(self, entry: int) -> None:
+        """A mail reaches a user of each workstation (human, chance by the staff group's
+        susceptibility) who opens it (phish, lowered by allow-listing and EDR): code runs."""
         p = self.params
-        for asset_id, susceptibility in self._workstation_users().items():
-            asset = self.assets[asset_id]
-            factor = p.allowlisting_factor if "application_allowlisting" in asset.controls else 1.0
-            factor *= p.edr_factor if "edr" in asset.controls else 1.0
-            human = self.b.node(
-                f"human:{asset.name}",
-                NodeKind.HUMAN,
-                gate=Gate.AND,
-                asset=asset_id,
-                probability=susceptibility * p.phishing_campaign_reach,
-            )
-            self.b.edge(entry, human)
-            phish = self.b.node(
-                f"phish:{asset.name}",
-                NodeKind.PHISH,
-                gate=Gate.AND,
-                asset=asset_id,
-                probability=factor,
-            )
-            self.b.edge(human, phish)
-            self.b.edge(phish, self.code(asset_id, "user"))
+        users = self._workstation_users()
+        ids = list(users)
+        records = [self.assets[a] for a in ids]
+        k = len(ids)
+        humans = self.b.fresh(
+            [f"human:{r.name}" for r in records],
+            NodeKind.HUMAN,
+            Gate.AND,
+            [users[a] * p.phishing_campaign_reach for a in ids],
+            ids,
+            [-1] * k,
+        )
+        allowlisted = [
+            p.allowlisting_factor if "application_allowlisting" in r.controls else 1.0
+            for r in records
+        ]
+        edr = [p.edr_factor if "edr" in r.controls else 1.0 for r in records]
+        phish = self.b.fresh(
+            [f"phish:{r.name}" for r in records],
+            NodeKind.PHISH,
+            Gate.AND,
+            [a * e for a, e in zip(allowlisted, edr, strict=True)],
+            ids,
+            [-1] * k,
+        )
+        human, mail = np.asarray(humans, dtype=np.int64), np.asarray(phish, dtype=np.int64)
+        self.b.edges(
+            np.concatenate([np.full(k, entry, dtype=np.int64), human, mail]),
+            np.concatenate([human, mail, self.privilege["user"][self.rows(ids)]]),
+        )
 
     def placed(self, placement: PlacementRecord) -> list[int]:
         """The asset of a logon or workstation placement, or every asset of its zone."""
         if placement.asset is not None:
             return [placement.asset]
         return self.assets_in_zone.get(placement.zone or -1, [])
-
-    def logon_path(self, asset: AssetRecord, level: str) -> int | None:
-        key = ("logon_path", asset.id, level)
-        if key not in self._nodes:
-            path = self._new_logon_path(asset, level)
-            self._nodes[key] = -1 if path is None else path
-        node = self._nodes[key]
-        return None if node < 0 else node
-
-    def _new_logon_path(self, asset: AssetRecord, level: str) -> int | None:
-        if asset.zone is None:
-            return None
-        if asset.remote_access_zone is not None:
-            return self.exposed(asset.id)
-        usable = ADMIN_LOGON_PORTS if level == "admin" else USER_LOGON_PORTS
-        ports = [(pr, po) for _e, pr, po in self.endpoints_of[asset.id] if po in usable]
-        if not ports:
-            return None
-        node = self.b.node(f"logon_port:{level}:{asset.name}", NodeKind.EXPOSED, asset=asset.id)
-        for protocol, port in ports:
-            self.b.edge(self.reach(asset.zone, protocol, port), node)
-        return node
 
     def accounts_on(self, asset_id: int) -> list[str]:
         """Accounts that log on to this very asset: their secrets are stored on it."""

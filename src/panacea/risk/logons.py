@@ -78,15 +78,13 @@ def _harvests(
     c: Construction, owner: list[int], asset: list[int], chance: NDArray[np.float64]
 ) -> range:
     """One harvest action per (account, asset) pair, lowered by EDR on the asset."""
-    params = c.params
-    labels, chances, where = [], [], []
-    for o, a, p in zip(owner, asset, chance.tolist(), strict=True):
-        record = c.assets[a]
-        p *= params.edr_factor if "edr" in record.controls else 1.0
-        labels.append(f"harvest:{c.account_names[o]}:{record.name}")
-        chances.append(p)
-        where.append(a)
-    return c.b.fresh(labels, NodeKind.HARVEST, Gate.AND, chances, where, [-1] * len(labels))
+    records = [c.assets[a] for a in asset]
+    labels = [f"harvest:{c.account_names[o]}:{r.name}" for o, r in zip(owner, records, strict=True)]
+    edr = np.fromiter(("edr" in r.controls for r in records), bool, len(records))
+    chances = chance * np.where(edr, c.params.edr_factor, 1.0)
+    return c.b.fresh(
+        labels, NodeKind.HARVEST, Gate.AND, chances.tolist(), asset, [-1] * len(labels)
+    )
 
 
 def _logon_actions(
@@ -106,9 +104,10 @@ def _logon_actions(
     keys = np.asarray(asset, dtype=np.int64) * len(levels)
     keys += np.asarray([code[lv] for lv in level], dtype=np.int64)
     kinds = distinct(keys)
-    found = [
-        c.logon_path(c.assets[k // len(levels)], levels[k % len(levels)]) for k in kinds.tolist()
-    ]
+    found = c.logon_paths(
+        [k // len(levels) for k in kinds.tolist()],
+        [levels[k % len(levels)] for k in kinds.tolist()],
+    )
     paths = np.array([-1 if f is None else f for f in found], dtype=np.int64)
     path = paths[np.searchsorted(kinds, keys)]
     chosen = np.flatnonzero(path >= 0)
