@@ -111,12 +111,11 @@ class GraphBuilder:
     def __init__(self) -> None:
         self._index: dict[str, int] = {}
         self._labels: list[str] = []
-        self._kind: list[int] = []
-        self._gate: list[int] = []
-        self._need: list[int] = []
-        self._probability: list[float] = []
-        self._asset: list[int] = []
-        self._finding: list[int] = []
+        # per node: kind, gate, need, probability, asset, finding; nodes made one by one are
+        # gathered in lists, those made in bulk kept as arrays, in order of creation
+        self._singles: tuple[list[int], list[int], list[int], list[float], list[int], list[int]]
+        self._singles = ([], [], [], [], [], [])
+        self._columns: list[tuple[NDArray[Any], ...]] = []
         self._edge_parent: list[int] = []
         self._edge_child: list[int] = []
         self._edge_chunks: list[tuple[NDArray[np.int64], NDArray[np.int64]]] = []  # in bulk
@@ -141,12 +140,13 @@ class GraphBuilder:
         i = len(self._labels)
         self._index[label] = i
         self._labels.append(label)
-        self._kind.append(int(kind))
-        self._gate.append(int(gate))
-        self._need.append(-1 if need is None else need)
-        self._probability.append(probability)
-        self._asset.append(asset)
-        self._finding.append(finding)
+        kinds, gates, needs, chances, assets, findings = self._singles
+        kinds.append(int(kind))
+        gates.append(int(gate))
+        needs.append(-1 if need is None else need)
+        chances.append(probability)
+        assets.append(asset)
+        findings.append(finding)
         return i
 
     @property
@@ -158,9 +158,9 @@ class GraphBuilder:
         labels: list[str],
         kind: NodeKind,
         gate: Gate,
-        probability: list[float],
-        asset: list[int],
-        finding: list[int],
+        probability: Sequence[float] | NDArray[np.float64],
+        asset: Sequence[int] | NDArray[np.int64],
+        finding: Sequence[int] | NDArray[np.int64],
     ) -> range:
         """Add nodes whose labels are new (all of one kind and gate); their indices.
 
@@ -179,13 +179,35 @@ class GraphBuilder:
             )
         self._index.update(added)
         self._labels.extend(labels)
-        self._kind.extend([int(kind)] * len(labels))
-        self._gate.extend([int(gate)] * len(labels))
-        self._need.extend([-1] * len(labels))
-        self._probability.extend(probability)
-        self._asset.extend(asset)
-        self._finding.extend(finding)
+        self._flush()
+        k = len(labels)
+        self._columns.append(
+            (
+                np.full(k, int(kind), dtype=np.int8),
+                np.full(k, int(gate), dtype=np.int8),
+                np.full(k, -1, dtype=np.int32),
+                np.asarray(probability, dtype=np.float64),
+                np.asarray(asset, dtype=np.int64),
+                np.asarray(finding, dtype=np.int64),
+            )
+        )
         return range(first, len(self._labels))
+
+    def _flush(self) -> None:
+        """Move the nodes made one by one so far into a block of arrays."""
+        kinds, gates, needs, chances, assets, findings = self._singles
+        if kinds:
+            self._columns.append(
+                (
+                    np.asarray(kinds, dtype=np.int8),
+                    np.asarray(gates, dtype=np.int8),
+                    np.asarray(needs, dtype=np.int32),
+                    np.asarray(chances, dtype=np.float64),
+                    np.asarray(assets, dtype=np.int64),
+                    np.asarray(findings, dtype=np.int64),
+                )
+            )
+            self._singles = ([], [], [], [], [], [])
 
     def has(self, label: str) -> bool:
         return label in self._index
@@ -229,21 +251,21 @@ class GraphBuilder:
         indptr = np.zeros(size + 1, dtype=np.int64)
         np.cumsum(counts, out=indptr[1:])
         flat = (edges % size).astype(np.int32)
-        gate = np.asarray(self._gate, dtype=np.int8)
-        need = np.asarray(self._need, dtype=np.int32)
+        self._flush()
+        columns = [np.concatenate(c) for c in zip(*self._columns, strict=True)]
+        kind, gate, need, probability, asset, finding = columns or [np.zeros(0)] * 6
         need = np.where(need >= 0, need, np.where(gate == Gate.AND, counts, 1)).astype(np.int32)
-        kind = np.asarray(self._kind, dtype=np.int8)
         need = np.where(kind == NodeKind.ENTRY, 0, np.maximum(need, 1)).astype(np.int32)
         return AttackGraph(
-            kind=kind,
-            gate=gate,
+            kind=kind.astype(np.int8, copy=False),
+            gate=gate.astype(np.int8, copy=False),
             need=need,
-            probability=np.asarray(self._probability, dtype=np.float64),
+            probability=probability.astype(np.float64, copy=False),
             indptr=indptr,
             parents=flat,
             labels=tuple(self._labels),
-            asset_of=np.asarray(self._asset, dtype=np.int64),
-            finding_of=np.asarray(self._finding, dtype=np.int64),
+            asset_of=asset.astype(np.int64, copy=False),
+            finding_of=finding.astype(np.int64, copy=False),
             cve_of=dict(self.cve_of),
             entry_of=dict(self.entry_of),
             index=dict(self._index),
