@@ -19,6 +19,8 @@ from numpy.typing import NDArray
 
 from panacea.risk.attack_graph import AttackGraph, Gate, GraphBuilder, NodeKind
 from panacea.risk.collector import paused_collector
+from panacea.risk.distinct import distinct
+from panacea.risk.endpoints import EndpointTable
 from panacea.risk.evidence import pin
 from panacea.risk.exploits import add_exploits
 from panacea.risk.inputs import (
@@ -61,12 +63,13 @@ class Construction:
         for a in inputs.assets:
             if a.zone is not None:
                 self.assets_in_zone[a.zone].append(a.id)
-        self.endpoints_of: dict[int, list[tuple[int, str, int]]] = defaultdict(list)
-        for e in inputs.endpoints:
-            self.endpoints_of[e.asset].append((e.id, e.protocol, e.port))
         self.endpoint_index = {e.id: e for e in inputs.endpoints}
         # asset id -> its row in the arrays of per-asset nodes (code_exec, cia), made in bulk
         self.position = {a.id: i for i, a in enumerate(inputs.assets)}
+        self.endpoint_table = EndpointTable.of(inputs.endpoints, self.position, len(inputs.assets))
+        self.zone_of_row = np.array(
+            [-1 if a.zone is None else a.zone for a in inputs.assets], dtype=np.int64
+        )
         self.privilege: dict[str, NDArray[np.int64]] = {}
         # the hot lookups by ids, so that the builder formats a label once per node
         self._nodes: dict[tuple[object, ...], int] = {}
@@ -148,69 +151,71 @@ class Construction:
     def exposed_of(self, assets: list[int], os_only: list[bool]) -> list[int | None]:
         """``exposed`` of each (asset, os_only) pair (pairs distinct), the new ones together."""
         made: list[int | None] = []
-        todo: list[tuple[int, tuple[object, ...]]] = []
-        labels, where, ports = [], [], []
+        todo: dict[bool, list[int]] = {False: [], True: []}
         for i, (asset, only) in enumerate(zip(assets, os_only, strict=True)):
-            key: tuple[object, ...] = ("exposed", asset, only)
-            known = self._nodes.get(key)
+            known = self._nodes.get(("exposed", asset, only))
             made.append(None if known is None or known < 0 else known)
-            if known is not None:
-                continue
-            record = self.assets[asset]
-            found = [
-                (protocol, port)
-                for _eid, protocol, port in self.endpoints_of[asset]
-                if not only or port in OS_SERVICE_PORTS
-            ]
-            if record.zone is None or not found:
-                self._nodes[key] = -1
-                continue
-            todo.append((i, key))
-            labels.append(f"exposed_os:{record.name}" if only else f"exposed:{record.name}")
-            where.append(asset)
-            ports.append(found)
-        for (i, key), node in zip(todo, self._port_nodes(labels, where, ports), strict=True):
-            made[i] = self._nodes[key] = node
+            if known is None:
+                todo[only].append(i)
+        for only, chosen in todo.items():
+            prefix = "exposed_os" if only else "exposed"
+            found = self._port_nodes(
+                [assets[i] for i in chosen], prefix, OS_SERVICE_PORTS if only else None
+            )
+            for i, node in zip(chosen, found.tolist(), strict=True):
+                self._nodes["exposed", assets[i], only] = node
+                made[i] = None if node < 0 else node
         return made
 
     def logon_paths(self, assets: list[int], levels: list[str]) -> list[int | None]:
         """Some port through which an account of ``level`` can log on to the asset (for a
         VPN, any exposed port), for each (asset, level) pair (pairs distinct); None if none."""
-        made: list[int | None] = []
-        todo: list[int] = []
-        labels, where, ports = [], [], []
+        made: list[int | None] = [None] * len(assets)
+        todo: dict[str, list[int]] = defaultdict(list)
         for i, (asset, level) in enumerate(zip(assets, levels, strict=True)):
             record = self.assets[asset]
             if record.remote_access_zone is not None and record.zone is not None:
-                made.append(self.exposed(asset))
-                continue
+                made[i] = self.exposed(asset)
+            else:
+                todo[level].append(i)
+        for level, chosen in todo.items():
             usable = ADMIN_LOGON_PORTS if level == "admin" else USER_LOGON_PORTS
-            found = [(pr, po) for _e, pr, po in self.endpoints_of[asset] if po in usable]
-            made.append(None)
-            if record.zone is not None and found:
-                todo.append(i)
-                labels.append(f"logon_port:{level}:{record.name}")
-                where.append(asset)
-                ports.append(found)
-        for i, node in zip(todo, self._port_nodes(labels, where, ports), strict=True):
-            made[i] = node
+            found = self._port_nodes([assets[i] for i in chosen], f"logon_port:{level}", usable)
+            for i, node in zip(chosen, found.tolist(), strict=True):
+                made[i] = None if node < 0 else node
         return made
 
     def _port_nodes(
-        self, labels: list[str], assets: list[int], ports: list[list[tuple[str, int]]]
-    ) -> range:
-        """New nodes ``labels``, each held when one of its asset's ``ports`` can be reached in
-        the asset's zone."""
-        reaches: list[int] = []
-        for asset, found in zip(assets, ports, strict=True):
-            zone = self.assets[asset].zone
-            assert zone is not None  # callers keep only assets in a zone
-            reaches.extend(self.reach(zone, protocol, port) for protocol, port in found)
+        self, assets: list[int], prefix: str, ports: frozenset[int] | None
+    ) -> NDArray[np.int64]:
+        """For each of ``assets`` in a zone with one of ``ports`` open (any port, if None), a
+        new node ``prefix:asset`` held when one of those can be reached in the asset's zone;
+        the nodes (-1 where there is none)."""
+        rows = self.rows(assets)
+        owner, ends = self.endpoint_table.among(rows, ports)
+        zone = self.zone_of_row[rows]
+        keep = zone[owner] >= 0
+        owner, ends = owner[keep], ends[keep]
+        nodes = np.full(rows.size, -1, dtype=np.int64)
+        chosen = distinct(owner)
+        if not chosen.size:
+            return nodes
+        where = [assets[i] for i in chosen.tolist()]
+        labels = [f"{prefix}:{self.assets[a].name}" for a in where]
         k = len(labels)
-        added = self.b.fresh(labels, NodeKind.EXPOSED, Gate.OR, [1.0] * k, assets, [-1] * k)
-        counts = np.fromiter((len(f) for f in ports), np.int64, k)
-        self.b.edges(np.asarray(reaches, dtype=np.int64), np.repeat(np.asarray(added), counts))
-        return added
+        added = self.b.fresh(labels, NodeKind.EXPOSED, Gate.OR, np.ones(k), where, [-1] * k)
+        nodes[chosen] = np.arange(added.start, added.stop, dtype=np.int64)
+        # the reach node of each endpoint: one per (zone, protocol, port)
+        table = self.endpoint_table
+        span = len(table.protocols) * 65536
+        key = zone[owner] * span + table.protocol[ends] * 65536 + table.port[ends]
+        keys = distinct(key)
+        reach = [
+            self.reach(k // span, table.protocols[k % span // 65536], k % 65536)
+            for k in keys.tolist()
+        ]
+        self.b.edges(np.asarray(reach, dtype=np.int64)[np.searchsorted(keys, key)], nodes[owner])
+        return nodes
 
     # construction -----------------------------------------------------------------------
     def build(self) -> BuiltGraph:
