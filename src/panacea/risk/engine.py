@@ -96,7 +96,14 @@ class RiskEngine:
         self.graph = self._base
         self.coins = draw(self.graph, self.words, options.seed)
         self.ranks = Ranks.empty(self.graph.size, self.words)
-        self.state, _ = fixed_point(self.graph, self.coins, ranks=self.ranks)
+        self.state = np.empty_like(self.coins)
+
+        def solve(columns: slice) -> None:  # worlds are independent: a share per thread
+            ranks = self.ranks.columns(columns)
+            self.state[:, columns], _ = fixed_point(self.graph, self.coins[:, columns], ranks=ranks)
+
+        structure(self.graph)  # computed once, before the threads share it
+        over_shares(solve, self.words)
         self._place = places(structure(self._base), self._base.size)
         self._exploit_nodes = {int(f): i for i, f in enumerate(self.graph.finding_of) if f >= 0}
         self._findings = {f.id: f for f in inputs.findings}
