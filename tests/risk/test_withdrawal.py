@@ -3,13 +3,20 @@ point of the new coins; what is withdrawn never leaves a node held without suppo
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+from unittest.mock import patch
+
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.typing import NDArray
 
+from panacea.risk import engine, layout
+from panacea.risk.assessment import AssessmentOptions
 from panacea.risk.attack_graph import AttackGraph, Gate, GraphBuilder, NodeKind
 from panacea.risk.draws import draw
+from panacea.risk.engine import Evidence, FindingStatusChanged, RiskEngine
 from panacea.risk.fixpoint import fixed_point, structure
 from panacea.risk.ranks import RANK_BITS, TOP, Ranks, places
 from panacea.risk.withdrawal import withdraw
@@ -57,12 +64,23 @@ def _moved_coins(
     return moved, changed
 
 
-@settings(max_examples=300, deadline=None)
-@given(graph_specs(cyclic=True, max_nodes=12), st.integers(0, 2**32), st.booleans())
+@settings(max_examples=400, deadline=None)
+@given(
+    graph_specs(cyclic=True, max_nodes=12),
+    st.integers(0, 2**32),
+    st.booleans(),
+    st.sampled_from([layout.PIECE_BYTES, 1]),
+)
 def test_withdraw_then_derive_is_the_new_least_fixed_point(
-    spec: GraphSpec, seed: int, gains: bool
+    spec: GraphSpec, seed: int, gains: bool, piece_bytes: int
 ) -> None:
-    graph = spec.build()
+    """Also with every group reduced one node at a time (a big group is reduced in pieces,
+    and a later piece reads what an earlier one just stored)."""
+    with patch.object(layout, "PIECE_BYTES", piece_bytes):
+        _withdraw_then_derive(spec.build(), seed, gains=gains)
+
+
+def _withdraw_then_derive(graph: AttackGraph, seed: int, *, gains: bool) -> None:
     coins = draw(graph, WORDS, seed)
     state, ranks = _solved(graph, coins)
     for round_ in range(3):  # later rounds start from late ranks of incremental derivations
@@ -171,3 +189,73 @@ def test_late_nodes_do_not_keep_each_other_around_a_cycle() -> None:
     shape = structure(graph)
     withdraw(graph, shape, place, coins, state, ranks, np.array([x]))
     assert state[[x, *q, c], 0].tolist() == [0] * 6
+
+
+def test_a_node_of_a_later_piece_of_its_group_is_checked_in_the_same_pass() -> None:
+    """a and c share a group (level, gate, degree); reduced one node at a time, c comes to
+    hold through a in the same pass. When a loses its world, c must be checked again."""
+    b = GraphBuilder()
+    e0 = b.node("e0", NodeKind.ENTRY, probability=0.5)
+    e1 = b.node("e1", NodeKind.ENTRY, probability=0.5)
+    a, c = b.node("a", NodeKind.CODE_EXEC_USER), b.node("c", NodeKind.CODE_EXEC_USER)
+    f = b.node("f", NodeKind.CODE_EXEC_USER, gate=Gate.AND)  # never holds here
+    for parent, child in [(e0, a), (e1, a), (c, a), (e0, c), (f, c), (a, c), (e0, f), (c, f)]:
+        b.edge(parent, child)
+    graph = b.build()
+    coins = np.full((graph.size, 1), np.uint64(2**64 - 1), dtype=np.uint64)
+    coins[e0] = 0
+    with patch.object(layout, "PIECE_BYTES", 1):
+        state, ranks = _solved(graph, coins)
+        assert state[a, 0] == state[c, 0] == 2**64 - 1
+        coins[e1] = 0
+        state = _update(graph, state, ranks, coins, np.array([e1]))
+    assert state[a, 0] == state[c, 0] == 0
+
+
+def _engine_over(graph: AttackGraph, monkeypatch: pytest.MonkeyPatch) -> RiskEngine:
+    """The dynamic engine over a hand-made graph (its findings: the nodes' ``finding``)."""
+    built = SimpleNamespace(graph=graph, service_nodes={})
+    monkeypatch.setattr(engine, "build_attack_graph", lambda *args, **kwargs: built)
+    inputs = SimpleNamespace(findings=(), assets=(), vulnerabilities={}, intel={})
+    options = AssessmentOptions(entries=("internet",), trials=1024, scenarios=0)
+    return RiskEngine(inputs, options)  # type: ignore[arg-type]
+
+
+def test_a_pinned_node_without_children_keeps_its_pin(monkeypatch: pytest.MonkeyPatch) -> None:
+    b = GraphBuilder()
+    entry = b.node("e", NodeKind.ENTRY)
+    x = b.node("x", NodeKind.EXPLOIT, gate=Gate.AND, probability=0.5, finding=7)
+    t = b.node("t", NodeKind.CODE_EXEC_USER)  # nothing depends on it
+    b.edge(entry, x)
+    b.edge(x, t)
+    live = _engine_over(b.build(), monkeypatch)
+    live.apply(Evidence("t", 1.0))
+    live.apply(FindingStatusChanged(7, exploitable=False))
+    assert live.probability(t) == 1.0
+    assert np.array_equal(live.state, live.full())
+
+
+@pytest.mark.parametrize("cycle_below", [False, True])
+def test_what_a_pin_makes_reachable_is_withdrawn_too(
+    monkeypatch: pytest.MonkeyPatch, cycle_below: bool
+) -> None:
+    """z could not hold before it was pinned, so y and w below it had no place in a sweep."""
+    b = GraphBuilder()
+    entry = b.node("e", NodeKind.ENTRY)
+    x = b.node("x", NodeKind.EXPLOIT, gate=Gate.AND, probability=0.5, finding=7)
+    z, z2 = b.node("z", NodeKind.CODE_EXEC_USER), b.node("z2", NodeKind.CODE_EXEC_USER)
+    m = b.node("m", NodeKind.CODE_EXEC_USER)
+    y = b.node("y", NodeKind.CODE_EXEC_USER, gate=Gate.AND)
+    w = b.node("w", NodeKind.CODE_EXEC_USER)
+    edges = [(entry, x), (z, z2), (z2, z), (x, m), (m, y), (z, y), (y, w)]
+    if cycle_below:
+        v = b.node("v", NodeKind.CODE_EXEC_USER)
+        edges += [(w, v), (v, w), (v, b.node("sink", NodeKind.CODE_EXEC_USER))]
+    for parent, child in edges:
+        b.edge(parent, child)
+    live = _engine_over(b.build(), monkeypatch)
+    live.apply(Evidence("z", 1.0))
+    assert live.probability(w) > 0
+    live.apply(FindingStatusChanged(7, exploitable=False))
+    assert live.probability(y) == live.probability(w) == 0.0
+    assert np.array_equal(live.state, live.full())

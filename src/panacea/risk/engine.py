@@ -251,7 +251,7 @@ class RiskEngine:
         (evidence took a node's parents away, so ranks may refer to support it no longer
         has), cleared wherever it lies downstream (delete). Then the removed nodes and what
         the changed nodes may newly reach are derived forward. Worlds that only grew keep
-        everything they had. Returns how many nodes were derived again.
+        everything they had. Returns how many nodes were set to be derived again.
         """
         shape = structure(self.graph)
         graph, coins = self.graph, self.coins

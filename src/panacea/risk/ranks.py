@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 RANK_BITS = 2
 TOP = (1 << RANK_BITS) - 1
 ALL = np.uint64(0xFFFF_FFFF_FFFF_FFFF)
+TAIL = -2  # the place of nodes with no children (see ``places``)
 
 
 @dataclass(frozen=True)
@@ -84,10 +85,12 @@ class Ranks:
 def places(shape: Structure, size: int) -> NDArray[np.int64]:
     """Each node's place in a pass of the sweep: groups evaluated earlier have lower places.
 
-    Nodes of one group are evaluated together (a later piece of a group may read an earlier
-    one, but equal places never count as support, which only costs work). Redundancy groups
-    (thresholds) come after the sweep; nodes with no children come last (``-2``: nothing
-    depends on them); entries and nodes that never hold have ``-1``.
+    Nodes of one group share a place (a later piece of a group may read an earlier one: equal
+    places never count as support, which only costs work). Redundancy groups (thresholds)
+    come after the sweep. Nodes that cannot hold in this structure come after everything:
+    they can only come to hold once evidence pins an ancestor, always in an incremental
+    recomputation, so their worlds are late. Nodes with no children have ``TAIL`` (nothing
+    depends on them, they are derived again instead of checked), entries ``-1``.
     """
     place = np.full(size, -1, dtype=np.int64)
     counter = 0
@@ -96,7 +99,8 @@ def places(shape: Structure, size: int) -> NDArray[np.int64]:
             place[nodes] = counter
             counter += 1
     place[shape.thresholds] = counter
+    place[(place < 0) & ~shape.entries] = counter + 1
     for buckets, wide, _reduce in shape.tail:
         for nodes in (*(b.nodes for b in buckets), wide.nodes):
-            place[nodes] = -2
+            place[nodes] = TAIL
     return place

@@ -21,9 +21,7 @@ from panacea.risk.attack_graph import AttackGraph, Gate
 from panacea.risk.distinct import distinct
 from panacea.risk.fixpoint import Structure
 from panacea.risk.layout import csr_rows
-from panacea.risk.ranks import ALL, TOP, Ranks
-
-TAIL = -2  # the place of nodes with no children (see ``ranks.places``)
+from panacea.risk.ranks import ALL, TAIL, TOP, Ranks
 
 
 def withdraw(
@@ -50,8 +48,10 @@ def withdraw(
     pending[shape.children_of(lost[0])] = True
     for value in range(1, TOP + 1):
         lost.extend(_pass(graph, shape, place, state, ranks, pending, value))
-    tail = np.flatnonzero(pending & (place == TAIL))
-    state[tail] = 0  # nothing depends on them: derived again from their parents
+    # nothing depends on nodes without children: derived again from their parents (but pins,
+    # entries now, are still listed as their former parents' children: they keep their coin)
+    tail = np.flatnonzero(pending & (place == TAIL) & ~shape.entries)
+    state[tail] = 0
     return distinct(np.concatenate([*lost, tail]))
 
 
@@ -65,12 +65,15 @@ def _pass(
     value: int,
 ) -> list[NDArray[np.int64]]:
     """Check the worlds of rank ``value`` of the pending nodes, by place; the nodes that lost
-    some. Children of a node that lost worlds become pending (for this pass too if they come
-    later in it; for the late pass, wherever they come: late worlds are supported by earlier
-    ranks only, all settled by then, so their order does not matter, but a child earlier in
-    the pass has no later pass to be checked in)."""
+    some. Children of a node that lost worlds become pending, for this pass too if they come
+    at or after its place: a node evaluated in a later piece of the same group may have come
+    to hold through it in the same pass (equal places never count as support, so such a
+    child loses those worlds when checked). In the late pass, children are checked wherever
+    they come: late worlds are supported by earlier ranks only, all settled by then, so their
+    order does not matter, but a child earlier in the pass has no later pass to be checked in.
+    Entries (pins among them) are never checked: they hold by their own coin."""
     waiting: dict[int, list[NDArray[np.int64]]] = {}
-    nodes = np.flatnonzero(pending & (place >= 0))
+    nodes = np.flatnonzero(pending & (place >= 0) & ~shape.entries)
     _wait(waiting, nodes, place[nodes])
     heap = list(waiting)
     heapq.heapify(heap)
@@ -86,7 +89,9 @@ def _pass(
         lost.append(losers)
         children = distinct(shape.children_of(losers))
         pending[children] = True
-        later = children[place[children] > (-1 if value == TOP else here)]
+        later = children[
+            (place[children] >= (0 if value == TOP else here)) & ~shape.entries[children]
+        ]
         for p in _wait(waiting, later, place[later]):
             heapq.heappush(heap, p)
     return lost
