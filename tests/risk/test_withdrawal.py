@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.typing import NDArray
 
-from panacea.risk import engine, layout
+from panacea.risk import engine, layout, withdrawal
 from panacea.risk.assessment import AssessmentOptions
 from panacea.risk.attack_graph import AttackGraph, Gate, GraphBuilder, NodeKind
 from panacea.risk.draws import draw
@@ -65,18 +65,18 @@ def _moved_coins(
 
 
 @settings(max_examples=400, deadline=None)
-@given(
-    graph_specs(cyclic=True, max_nodes=12),
-    st.integers(0, 2**32),
-    st.booleans(),
-    st.sampled_from([layout.PIECE_BYTES, 1]),
-)
+@given(graph_specs(cyclic=True, max_nodes=12), st.integers(0, 2**32), st.booleans(), st.booleans())
 def test_withdraw_then_derive_is_the_new_least_fixed_point(
-    spec: GraphSpec, seed: int, gains: bool, piece_bytes: int
+    spec: GraphSpec, seed: int, gains: bool, one_by_one: bool
 ) -> None:
-    """Also with every group reduced one node at a time (a big group is reduced in pieces,
-    and a later piece reads what an earlier one just stored)."""
-    with patch.object(layout, "PIECE_BYTES", piece_bytes):
+    """Also ``one_by_one``: every group reduced a node at a time (a big group is reduced in
+    pieces, and a later piece reads what an earlier one just stored), and every OR node
+    checked a parent at a time (as hubs with thousands of parents are)."""
+    with (
+        patch.object(layout, "PIECE_BYTES", 1 if one_by_one else layout.PIECE_BYTES),
+        patch.object(withdrawal, "WIDE", 0 if one_by_one else withdrawal.WIDE),
+        patch.object(withdrawal, "SLICE", 1 if one_by_one else withdrawal.SLICE),
+    ):
         _withdraw_then_derive(spec.build(), seed, gains=gains)
 
 
@@ -259,3 +259,30 @@ def test_what_a_pin_makes_reachable_is_withdrawn_too(
     live.apply(FindingStatusChanged(7, exploitable=False))
     assert live.probability(y) == live.probability(w) == 0.0
     assert np.array_equal(live.state, live.full())
+
+
+@pytest.mark.parametrize("one_by_one", [False, True])
+def test_a_hub_keeps_its_worlds_while_any_earlier_parent_holds(one_by_one: bool) -> None:
+    """Withdrawal removes only what lost its support: the hub's last parent still holds."""
+    b = GraphBuilder()
+    entry = b.node("entry", NodeKind.ENTRY)
+    actions = [b.node(f"a{i}", NodeKind.EXPLOIT, gate=Gate.AND, probability=0.5) for i in range(3)]
+    hub = b.node("hub", NodeKind.NETWORK)
+    for action in actions:
+        b.edge(entry, action)
+        b.edge(action, hub)
+    b.edge(hub, b.node("after", NodeKind.CODE_EXEC_USER))
+    graph = b.build()
+    coins = np.full((graph.size, 1), np.uint64(2**64 - 1), dtype=np.uint64)
+    with (
+        patch.object(withdrawal, "WIDE", 0 if one_by_one else withdrawal.WIDE),
+        patch.object(withdrawal, "SLICE", 1 if one_by_one else withdrawal.SLICE),
+    ):
+        state, ranks = _solved(graph, coins)
+        coins[actions[:2]] = 0
+        shape = structure(graph)
+        gone = withdraw(
+            graph, shape, places(shape, graph.size), coins, state, ranks, np.array(actions[:2])
+        )
+    assert sorted(gone.tolist()) == actions[:2]
+    assert state[hub, 0] == 2**64 - 1

@@ -23,6 +23,11 @@ from panacea.risk.fixpoint import Structure
 from panacea.risk.layout import csr_rows
 from panacea.risk.ranks import ALL, TAIL, TOP, Ranks
 
+# OR nodes with more parents than this are checked a slice of SLICE parents at a time, until
+# the worlds to keep are all supported (a hub such as a zone's network has thousands).
+WIDE = 64
+SLICE = 256
+
 
 def withdraw(
     graph: AttackGraph,
@@ -132,16 +137,54 @@ def _unsupported(
     if not some.any():
         return None
     nodes, own = nodes[some], own[some]
-    parents, lengths = csr_rows(graph.indptr, graph.parents, nodes)
+    degree = graph.indptr[nodes + 1] - graph.indptr[nodes]
+    wide = (degree > WIDE) & (graph.gate[nodes] == Gate.OR)
+    held = np.empty_like(own)
+    if (~wide).any():
+        held[~wide] = _held(graph, place, state, ranks, nodes[~wide], value)
+    for row in np.flatnonzero(wide).tolist():
+        held[row] = _held_or(graph, place, state, ranks, int(nodes[row]), own[row], value)
+    gone = own & ~held
+    rows = gone.any(axis=1)
+    if not rows.any():
+        return None
+    return nodes[rows], gone[rows]
+
+
+def _support(
+    place: NDArray[np.int64],
+    state: NDArray[np.uint64],
+    ranks: Ranks,
+    parents: NDArray[np.int64],
+    children: NDArray[np.int64],
+    value: int,
+) -> NDArray[np.uint64]:
+    """Per (parent, child) edge, the worlds where the parent holds with a rank before the
+    child's worlds of rank ``value``."""
     below, equal = ranks.compare(parents, value)
     if value < TOP:  # a parent of the same pass supports only if it came earlier in it
-        earlier = place[parents] < np.repeat(place[nodes], lengths)
+        earlier = place[parents] < place[children]
         equal &= np.where(earlier, ALL, np.uint64(0))[:, None]
         below |= equal
     support = state[parents]
     support &= below
+    return support
+
+
+def _held(
+    graph: AttackGraph,
+    place: NDArray[np.int64],
+    state: NDArray[np.uint64],
+    ranks: Ranks,
+    nodes: NDArray[np.int64],
+    value: int,
+) -> NDArray[np.uint64]:
+    """The worlds where each of ``nodes`` still has what its gate needs among the parents
+    that came before its worlds of rank ``value``."""
+    parents, lengths = csr_rows(graph.indptr, graph.parents, nodes)
+    support = _support(place, state, ranks, parents, np.repeat(nodes, lengths), value)
     offsets = np.cumsum(lengths) - lengths
-    held = np.empty_like(own)
+    held = np.empty((nodes.size, state.shape[1]), dtype=np.uint64)
     gates = graph.gate[nodes]
     for gate, reduce in ((Gate.OR, np.bitwise_or), (Gate.AND, np.bitwise_and)):
         chosen = gates == gate
@@ -150,11 +193,30 @@ def _unsupported(
     chosen = gates == Gate.THRESHOLD
     if chosen.any():
         held[chosen] = _at_least(support, offsets, graph.need[nodes])[chosen]
-    gone = own & ~held
-    rows = gone.any(axis=1)
-    if not rows.any():
-        return None
-    return nodes[rows], gone[rows]
+    return held
+
+
+def _held_or(
+    graph: AttackGraph,
+    place: NDArray[np.int64],
+    state: NDArray[np.uint64],
+    ranks: Ranks,
+    node: int,
+    own: NDArray[np.uint64],
+    value: int,
+) -> NDArray[np.uint64]:
+    """``_held`` of one OR node with many parents (a zone's network, a credential used
+    everywhere): its parents are read a slice at a time until every world of ``own`` has
+    its support, which is usually after the first slice."""
+    parents = graph.parents[graph.indptr[node] : graph.indptr[node + 1]].astype(np.int64)
+    held = np.zeros_like(own)
+    for lo in range(0, parents.size, SLICE):
+        some = parents[lo : lo + SLICE]
+        child = np.full(some.size, node, dtype=np.int64)
+        held |= np.bitwise_or.reduce(_support(place, state, ranks, some, child, value), axis=0)
+        if not (own & ~held).any():
+            break
+    return held
 
 
 def _at_least(
