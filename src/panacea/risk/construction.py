@@ -70,6 +70,11 @@ class Construction:
         self.zone_of_row = np.array(
             [-1 if a.zone is None else a.zone for a in inputs.assets], dtype=np.int64
         )
+        ids = np.fromiter((a.id for a in inputs.assets), np.int64, len(inputs.assets))
+        self._ids = ids  # asset id by row
+        self._ids_order = np.argsort(ids, kind="stable")  # rows by ascending asset id
+        self._ids_sorted = ids[self._ids_order]
+        self._access = np.full(len(inputs.assets), -1, dtype=np.int64)  # access node by row
         self.privilege: dict[str, NDArray[np.int64]] = {}
         # the hot lookups by ids, so that the builder formats a label once per node
         self._nodes: dict[tuple[object, ...], int] = {}
@@ -102,32 +107,35 @@ class Construction:
             self._nodes["credential", account_name] = node
         return node
 
-    def access(self, asset: int) -> int:
-        """Some credential or session valid on the asset (a user session there gives one)."""
-        node = self._nodes.get(("access", asset))
-        if node is None:
-            label = f"access:{self.assets[asset].name}"
-            node = self.b.node(label, NodeKind.ACCESS, asset=asset)
-            self.b.edge(self.code(asset, "user"), node)
-            self._nodes["access", asset] = node
-        return node
-
     def access_of(self, assets: list[int]) -> NDArray[np.int64]:
-        """``access`` of each of ``assets``, the missing ones made together (in order of first
-        mention, as one by one)."""
-        missing = [a for a in dict.fromkeys(assets) if ("access", a) not in self._nodes]
-        if missing:
-            labels = [f"access:{self.assets[a].name}" for a in missing]
-            k = len(missing)
-            added = self.b.fresh(labels, NodeKind.ACCESS, Gate.OR, [1.0] * k, missing, [-1] * k)
-            self._nodes.update((("access", a), n) for a, n in zip(missing, added, strict=True))
-            self.b.edges(self.privilege["user"][self.rows(missing)], np.asarray(added))
-        return np.fromiter((self._nodes["access", a] for a in assets), np.int64, len(assets))
+        """For each of ``assets``, the node of some credential or session valid on it (a user
+        session there gives one); the missing ones are made together, in order of first
+        mention."""
+        rows = self.rows(assets)
+        missing = rows[self._access[rows] < 0]
+        if missing.size:
+            _, first = np.unique(missing, return_index=True)
+            missing = missing[np.sort(first)]  # in order of first mention
+            where = self._ids[missing].tolist()
+            labels = [f"access:{self.assets[a].name}" for a in where]
+            k = len(where)
+            added = self.b.fresh(labels, NodeKind.ACCESS, Gate.OR, np.ones(k), where, [-1] * k)
+            self._access[missing] = np.arange(added.start, added.stop, dtype=np.int64)
+            self.b.edges(self.privilege["user"][missing], self._access[missing])
+        access: NDArray[np.int64] = self._access[rows]
+        return access
 
     def rows(self, assets: list[int]) -> NDArray[np.int64]:
-        """The rows of ``assets`` (ids) in the arrays of per-asset nodes."""
-        position = self.position
-        return np.fromiter((position[a] for a in assets), np.int64, len(assets))
+        """The rows of ``assets`` (ids) in the arrays of per-asset nodes; KeyError for an id
+        that is not in the inputs."""
+        ids = np.asarray(assets, dtype=np.int64)
+        at = np.searchsorted(self._ids_sorted, ids)
+        known = at < self._ids_sorted.size
+        known[known] = self._ids_sorted[at[known]] == ids[known]
+        if not known.all():
+            raise KeyError(f"asset {int(ids[~known][0])} is not in the risk inputs")
+        rows: NDArray[np.int64] = self._ids_order[at]
+        return rows
 
     def reach(self, zone: int, protocol: str, port: int) -> int:
         known = self._nodes.get(("reach", zone, protocol, port))
