@@ -70,6 +70,10 @@ class Construction:
         self.zone_of_row = np.array(
             [-1 if a.zone is None else a.zone for a in inputs.assets], dtype=np.int64
         )
+        self.remote_access_of_row = np.array(  # the zone a VPN opens on, -1 for others
+            [-1 if a.remote_access_zone is None else a.remote_access_zone for a in inputs.assets],
+            dtype=np.int64,
+        )
         ids = np.fromiter((a.id for a in inputs.assets), np.int64, len(inputs.assets))
         self._ids = ids  # asset id by row
         self._ids_order = np.argsort(ids, kind="stable")  # rows by ascending asset id

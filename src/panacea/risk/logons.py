@@ -31,13 +31,13 @@ def add_logons(c: Construction) -> None:
     """Add the access, harvest and logon of every account on every asset it is placed on."""
     owner: list[int] = []
     asset: list[int] = []
-    level: list[str] = []
+    as_admin: list[bool] = []  # levels are user or admin (inventory.vocabulary.LogonLevel)
     zone_wide: list[bool] = []
     for logon in c.inputs.logons:
         placed = c.placed(logon)
         owner.extend([logon.owner] * len(placed))
         asset.extend(placed)
-        level.extend([logon.level] * len(placed))
+        as_admin.extend([logon.level == "admin"] * len(placed))
         zone_wide.extend([logon.asset is None] * len(placed))
     if not owner:
         return
@@ -55,10 +55,10 @@ def add_logons(c: Construction) -> None:
         np.asarray(zone_wide), params.harvest_zone_probability, params.harvest_probability
     )
     harvest = np.maximum.reduceat(direct[order], begin)
-    admin = np.logical_or.reduceat(np.asarray(level)[order] == "admin", begin)
-    rows = first[placement].tolist()
-    pair_owner, pair_asset = [owner[r] for r in rows], [asset[r] for r in rows]
-    levels = ["admin" if a else level[r] for a, r in zip(admin[placement], rows, strict=True)]
+    admin = np.logical_or.reduceat(np.asarray(as_admin)[order], begin)[placement]
+    rows = first[placement]
+    pair_owner = np.asarray(owner, dtype=np.int64)[rows].tolist()
+    pair_asset = np.asarray(asset, dtype=np.int64)[rows].tolist()
     harvests = _harvests(c, pair_owner, pair_asset, harvest[placement])
     credential = {o: c.credential(c.account_names[o]) for o in dict.fromkeys(owner)}
     credentials = np.fromiter((credential[o] for o in pair_owner), np.int64, len(pair_owner))
@@ -71,7 +71,7 @@ def add_logons(c: Construction) -> None:
         np.concatenate([credentials, admin_code, stolen]),
         np.concatenate([access, stolen, credentials]),
     )
-    _logon_actions(c, pair_owner, pair_asset, levels, credentials)
+    _logon_actions(c, pair_owner, pair_asset, admin, credentials)
 
 
 def _harvests(
@@ -89,7 +89,7 @@ def _logon_actions(
     c: Construction,
     owner: list[int],
     asset: list[int],
-    level: list[str],
+    admin: NDArray[np.bool_],
     credentials: NDArray[np.int64],
 ) -> None:
     """Logons of each (account, asset) pair whose logon port is in reach: AND over the
@@ -97,14 +97,10 @@ def _logon_actions(
     remote-access zone it opens, for a VPN)."""
     accounts = {a.id: a for a in c.inputs.accounts}
     # the logon path of each (asset, level): made once each, they may add nodes
-    levels = sorted(set(level))
-    code = {name: i for i, name in enumerate(levels)}
-    keys = np.asarray(asset, dtype=np.int64) * len(levels)
-    keys += np.asarray([code[lv] for lv in level], dtype=np.int64)
+    keys = np.asarray(asset, dtype=np.int64) * 2 + admin
     kinds = distinct(keys)
     found = c.logon_paths(
-        [k // len(levels) for k in kinds.tolist()],
-        [levels[k % len(levels)] for k in kinds.tolist()],
+        [k // 2 for k in kinds.tolist()], ["admin" if k % 2 else "user" for k in kinds.tolist()]
     )
     paths = np.array([-1 if f is None else f for f in found], dtype=np.int64)
     path = paths[np.searchsorted(kinds, keys)]
@@ -118,12 +114,10 @@ def _logon_actions(
     mfa = np.fromiter((accounts[owner[i]].mfa for i in chosen.tolist()), bool, chosen.size)
     chances = params.logon_probability * np.where(mfa, params.mfa_factor, 1.0)
     rows = c.rows(where)
-    admin = np.asarray(level)[chosen] == "admin"
-    target = np.where(admin, c.privilege["admin"][rows], c.privilege["user"][rows])
-    for i, a in enumerate(where):
-        vpn = c.assets[a].remote_access_zone
-        if vpn is not None:  # a VPN: a foothold in the zone it opens on
-            target[i] = c.net(vpn)
+    target = np.where(admin[chosen], c.privilege["admin"][rows], c.privilege["user"][rows])
+    opens = c.remote_access_of_row[rows]
+    for i in np.flatnonzero(opens >= 0).tolist():  # a VPN: a foothold in the zone it opens on
+        target[i] = c.net(int(opens[i]))
     added = c.b.fresh(labels, NodeKind.LOGON, Gate.AND, chances, where, [-1] * len(labels))
     logons = np.arange(added.start, added.stop, dtype=np.int64)
     c.b.edges(
