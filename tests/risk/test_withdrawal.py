@@ -40,7 +40,7 @@ def _update(
 ) -> NDArray[np.uint64]:
     """What the engine does after ``changed`` nodes' coins moved: withdraw, then derive."""
     shape = structure(graph)
-    gone = withdraw(graph, shape, places(shape, graph.size), coins, state, ranks, changed)
+    gone = withdraw(graph, shape, places(shape), coins, state, ranks, changed)
     entries = changed[graph.need[changed] == 0]
     state[entries] = coins[entries]
     ranks.planes[:, entries] = 0
@@ -88,7 +88,7 @@ def _withdraw_then_derive(graph: AttackGraph, seed: int, *, gains: bool) -> None
         expected, _ = fixed_point(graph, coins)
         shape = structure(graph)
         kept = state.copy()
-        withdraw(graph, shape, places(shape, graph.size), coins, kept, ranks, changed)
+        withdraw(graph, shape, places(shape), coins, kept, ranks, changed)
         assert not (kept & ~expected).any()  # nothing kept without support
         state = _update(graph, state, ranks, coins, changed)
         assert np.array_equal(state, expected)
@@ -123,7 +123,7 @@ def test_a_cycle_does_not_keep_itself_once_its_only_way_in_is_gone() -> None:
     assert state[nodes["a"], 0] == state[nodes["b"], 0] == 2**64 - 1
     coins[x] = 0
     shape = structure(graph)
-    gone = withdraw(graph, shape, places(shape, graph.size), coins, state, ranks, np.array([x]))
+    gone = withdraw(graph, shape, places(shape), coins, state, ranks, np.array([x]))
     assert {x, nodes["a"], nodes["b"]} <= set(gone.tolist())
     assert state[[x, nodes["a"], nodes["b"]]].sum() == 0
 
@@ -182,7 +182,7 @@ def test_late_nodes_do_not_keep_each_other_around_a_cycle() -> None:
     coins = np.zeros((graph.size, 1), dtype=np.uint64)
     coins[[entry, x, *q, c]] = np.uint64(2**64 - 1)
     state, ranks = _solved(graph, coins)
-    place = places(structure(graph), graph.size)
+    place = places(structure(graph))
     assert place[c] < place[q[0]] == place[q[3]]
     assert state[[*q, c], 0].tolist() == [2**64 - 1] * 5
     coins[x] = 0
@@ -281,8 +281,6 @@ def test_a_hub_keeps_its_worlds_while_any_earlier_parent_holds(one_by_one: bool)
         state, ranks = _solved(graph, coins)
         coins[actions[:2]] = 0
         shape = structure(graph)
-        gone = withdraw(
-            graph, shape, places(shape, graph.size), coins, state, ranks, np.array(actions[:2])
-        )
+        gone = withdraw(graph, shape, places(shape), coins, state, ranks, np.array(actions[:2]))
     assert sorted(gone.tolist()) == actions[:2]
     assert state[hub, 0] == 2**64 - 1

@@ -104,7 +104,7 @@ class RiskEngine:
 
         structure(self.graph)  # computed once, before the threads share it
         over_shares(solve, self.words)
-        self._place = places(structure(self._base), self._base.size)
+        self._place = places(structure(self._base))
         self._exploit_nodes = {int(f): i for i, f in enumerate(self.graph.finding_of) if f >= 0}
         self._findings = {f.id: f for f in inputs.findings}
         self._assets = {a.id: a for a in inputs.assets}

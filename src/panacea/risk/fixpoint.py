@@ -315,13 +315,24 @@ class _RankLog:
 def _threshold(
     graph: AttackGraph, state: NDArray[np.uint64], nodes: NDArray[np.int64]
 ) -> NDArray[np.uint64]:
-    out = np.empty((nodes.size, state.shape[1]), dtype=np.uint64)
-    for row, node in enumerate(nodes):  # few: one per redundancy group
-        members = graph.parents[graph.indptr[node] : graph.indptr[node + 1]]
-        bits = np.unpackbits(state[members].view(np.uint8), axis=1, bitorder="little")
-        held = bits.sum(axis=0) >= graph.need[node]
-        out[row] = np.packbits(held, bitorder="little").view(np.uint64)
-    return out
+    members, lengths = csr_rows(graph.indptr, graph.parents, nodes)
+    return at_least(state[members], lengths, graph.need[nodes])
+
+
+def at_least(
+    rows: NDArray[np.uint64], lengths: NDArray[np.int64], need: NDArray[np.int32]
+) -> NDArray[np.uint64]:
+    """Per run of ``lengths`` consecutive ``rows`` (packed worlds): the worlds where at least
+    ``need`` of the run's rows hold (k of n redundancy)."""
+    bits = np.unpackbits(rows.view(np.uint8), axis=1, bitorder="little").astype(np.int64)
+    counts = np.zeros((lengths.size, bits.shape[1]), dtype=np.int64)
+    some = lengths > 0
+    if some.any():  # reduceat cannot sum an empty run
+        offsets = np.cumsum(lengths) - lengths
+        counts[some] = np.add.reduceat(bits, offsets[some], axis=0)
+    held = counts >= need[:, None]
+    packed: NDArray[np.uint64] = np.packbits(held, axis=1, bitorder="little").view(np.uint64)
+    return packed
 
 
 def popcount(packed: NDArray[np.uint64]) -> NDArray[np.int64]:

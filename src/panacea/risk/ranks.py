@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import NDArray
 
+from panacea.risk.draws import ALL
+
 if TYPE_CHECKING:
     from panacea.risk.fixpoint import Structure
 
@@ -31,7 +33,6 @@ if TYPE_CHECKING:
 # as big as the state (216 MiB there).
 RANK_BITS = 2
 TOP = (1 << RANK_BITS) - 1
-ALL = np.uint64(0xFFFF_FFFF_FFFF_FFFF)
 TAIL = -2  # the place of nodes with no children (see ``places``)
 
 
@@ -82,7 +83,7 @@ class Ranks:
         )
 
 
-def places(shape: Structure, size: int) -> NDArray[np.int64]:
+def places(shape: Structure) -> NDArray[np.int64]:
     """Each node's place in a pass of the sweep: groups evaluated earlier have lower places.
 
     Nodes of one group share a place (a later piece of a group may read an earlier one: equal
@@ -92,7 +93,7 @@ def places(shape: Structure, size: int) -> NDArray[np.int64]:
     recomputation, so their worlds are late. Nodes with no children have ``TAIL`` (nothing
     depends on them, they are derived again instead of checked), entries ``-1``.
     """
-    place = np.full(size, -1, dtype=np.int64)
+    place = np.full(shape.entries.size, -1, dtype=np.int64)
     counter = 0
     for buckets, wide, _reduce in shape.sweep:
         for nodes in (*(b.nodes for b in buckets), wide.nodes):
