@@ -96,10 +96,6 @@ class Construction:
             self._nodes["net", zone] = node
         return node
 
-    def code(self, asset: int, level: str) -> int:
-        """``code_exec`` of ``asset`` (an id) at ``level`` (admin or user)."""
-        return int(self.privilege[level][self.position[asset]])
-
     def cia(self, asset: int, letter: str) -> int:
         """The loss of confidentiality, integrity or availability (C, I, A) of ``asset``."""
         return int(self.privilege[letter][self.position[asset]])

@@ -46,11 +46,8 @@ class Wide:
         if chosen.all():
             return self
         lengths = np.diff(np.append(self.offsets, self.parents.size))[chosen]
-        starts = self.offsets[chosen]
-        offsets = np.cumsum(lengths) - lengths
-        within = np.arange(int(lengths.sum())) - np.repeat(offsets, lengths)
-        parents = self.parents[np.repeat(starts, lengths) + within]
-        return Wide(self.nodes[chosen], parents, offsets)
+        parents = self.parents[ranges(self.offsets[chosen], lengths)]
+        return Wide(self.nodes[chosen], parents, np.cumsum(lengths) - lengths)
 
 
 def csr_rows(
@@ -60,10 +57,15 @@ def csr_rows(
     and each row's length."""
     starts = indptr[nodes]
     lengths = indptr[nodes + 1] - starts
-    offsets = np.cumsum(lengths) - lengths
-    within = np.arange(int(lengths.sum())) - np.repeat(offsets, lengths)
-    flat: NDArray[np.int64] = values[np.repeat(starts, lengths) + within].astype(np.int64)
+    flat: NDArray[np.int64] = values[ranges(starts, lengths)].astype(np.int64)
     return flat, lengths
+
+
+def ranges(starts: NDArray[np.int64], lengths: NDArray[np.int64]) -> NDArray[np.int64]:
+    """The concatenation of ``arange(s, s + l)`` for every start s and length l."""
+    total = int(lengths.sum())
+    ends = np.cumsum(lengths)
+    return np.repeat(starts - (ends - lengths), lengths) + np.arange(total, dtype=np.int64)
 
 
 def _wide(graph: AttackGraph, nodes: NDArray[np.int64]) -> Wide:

@@ -45,12 +45,12 @@ from numpy.typing import NDArray
 from panacea.risk.attack_graph import AttackGraph, Gate
 from panacea.risk.errors import RiskModelError
 from panacea.risk.evidence import evidence_arrays
+from panacea.risk.layout import ranges
 from panacea.risk.support import (
     children_of,
     cycle_free_support,
     edge_children,
     outgoing,
-    ranges,
     readmissible,
 )
 

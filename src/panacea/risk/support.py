@@ -25,6 +25,7 @@ from scipy.sparse.csgraph import connected_components
 
 from panacea.risk.attack_graph import AttackGraph, Gate
 from panacea.risk.evidence import pin
+from panacea.risk.layout import ranges
 
 NEVER = np.iinfo(np.int64).max  # the level of a node that holds in no world
 ANCESTRY_BITS = 2048  # buckets of heads per pass of the ancestry check (a multiple of 64)
@@ -151,13 +152,6 @@ def children_of(
     edges = out_edges[ranges(out_ptr[nodes], out_ptr[nodes + 1] - out_ptr[nodes])]
     kids, counts = np.unique(child[edges], return_counts=True)
     return kids, counts
-
-
-def ranges(starts: NDArray[np.int64], lengths: NDArray[np.int64]) -> NDArray[np.int64]:
-    """The concatenation of ``arange(s, s + l)`` for every start s and length l."""
-    total = int(lengths.sum())
-    ends = np.cumsum(lengths)
-    return np.repeat(starts - (ends - lengths), lengths) + np.arange(total, dtype=np.int64)
 
 
 def _required_parents(graph: AttackGraph, *, every_gate_or: bool) -> NDArray[np.int64]:
