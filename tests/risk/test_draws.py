@@ -7,7 +7,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from panacea.risk.draws import ALL, bernoulli_words, draw, label_keys, random_keys
+from panacea.risk.draws import (
+    _GOLDEN,
+    ALL,
+    DIGITS,
+    EAGER,
+    _splitmix,
+    bernoulli_words,
+    draw,
+    label_keys,
+    random_keys,
+)
 from panacea.risk.simulate import wilson_interval
 from tests.risk.test_simulate import HAND_CASES
 
@@ -60,3 +70,47 @@ def test_some_columns_are_drawn_exactly_as_in_the_full_draw() -> None:
     for columns in (slice(0, 3), slice(3, 8), slice(5, 6)):
         assert np.array_equal(draw(graph, 8, 4, columns=columns), full[:, columns])
         assert np.array_equal(draw(graph, 8, 4, columns=columns, keys=keys), full[:, columns])
+
+
+def _reference_bits(key: int, q: int, words: int) -> np.ndarray:
+    """World by world: u read from the stream (digit i of word w is stream word i*words+w+1),
+    bit = u < q; as plainly as possible, for comparison."""
+    counters = np.arange(DIGITS * words, dtype=np.uint64).reshape(DIGITS, words) + np.uint64(1)
+    with np.errstate(over="ignore"):
+        stream = _splitmix(np.uint64(key) + counters * _GOLDEN)
+    digits = np.unpackbits(stream.view(np.uint8), bitorder="little").reshape(DIGITS, words * 64)
+    u = sum(digits[i].astype(np.int64) << (DIGITS - 1 - i) for i in range(DIGITS))
+    bits = (u < q) if q < 65536 else np.ones(words * 64, dtype=bool)
+    return np.packbits(bits, bitorder="little").view(np.uint64)
+
+
+@pytest.mark.parametrize("eager", [0, 1, EAGER, DIGITS])
+def test_bits_are_u_below_q_whatever_digits_are_drawn_eagerly(
+    eager: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The eager digits and the digits of undecided words only give the bits of the plain
+    comparison, including worlds where u equals q on all 16 digits (q = 1, 65,535)."""
+    monkeypatch.setattr("panacea.risk.draws.EAGER", eager)
+    qs = [0, 1, 2, 3, 255, 256, 32768, 40000, 65534, 65535, 65536]
+    keys = label_keys([f"q-{q}" for q in qs], 3)
+    words = 6
+    drawn = bernoulli_words(keys, np.array(qs) / 65536, words)
+    part = bernoulli_words(keys, np.array(qs) / 65536, words, columns=slice(2, 5))
+    for i, q in enumerate(qs):
+        expected = _reference_bits(int(keys[i]), q, words)
+        assert np.array_equal(drawn[i], expected), q
+        assert np.array_equal(part[i], expected[2:5]), q
+
+
+def test_worlds_of_one_node_are_independent() -> None:
+    """Neighbouring worlds (bits of a word, the same bit of neighbouring words) agree as
+    often as independent draws would: p^2 + (1-p)^2."""
+    p, words = 0.3, 4096
+    drawn = bernoulli_words(label_keys(["exploit:x"], 9), np.array([p]), words)[0]
+    bits = np.unpackbits(drawn.view(np.uint8), bitorder="little").astype(bool)
+    expected = p * p + (1 - p) * (1 - p)
+    n = bits.size - 1
+    for a, b in ((bits[:-1], bits[1:]), (bits[:-64], bits[64:])):
+        agree = float(np.mean(a == b))
+        low, high = wilson_interval(np.array([expected]), n, z=4.5)
+        assert low[0] <= agree <= high[0]

@@ -7,10 +7,15 @@ shows the effect of the change and not sampling noise, and the dynamic engine ca
 node and get exactly what a full recomputation would draw.
 
 How a node with own probability p gets its bits: p is rounded to q/65536 (16 bits); the
-node's random stream is SplitMix64 started from a 64-bit hash of (seed, label); 16 words of
-the stream per output word are combined from the least significant digit of q up (a set digit
-ORs the next random word in, a clear digit ANDs it), which makes each bit 1 with probability
-exactly q/65536, independently across bits. Everything is vectorised across nodes and words.
+node's random stream is SplitMix64 started from a 64-bit hash of (seed, label), one stream word
+per binary digit and output word. Each world (bit) compares a uniform 16-bit number u, read
+digit by digit from the most significant one, with q: the first digit where u and q differ
+decides the world (1 where u's digit is 0 and q's is 1, that is u < q); a world where all 16
+agree has u = q and gets 0. So each bit is 1 with probability exactly q/65536, independently
+across bits. Half of the worlds are decided by the first digit, and a word of 64 worlds is
+decided after about 8 digits: the first ``EAGER`` digits are drawn for every word, the rest
+only for the words that still have undecided worlds (about twice as fast as drawing all 16).
+Everything is vectorised across nodes and words.
 """
 
 from __future__ import annotations
@@ -30,7 +35,9 @@ _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2 = np.uint64(0x94D049BB133111EB)
 _PRIME = np.uint64(0x100000001B3)  # FNV-1a's 64-bit prime
-_CHUNK = 1024  # nodes drawn together: the temporaries stay in the processor's cache
+EAGER = 9  # digits drawn for every word; later ones only for words not yet decided
+_CHUNK_WORDS = 1 << 17  # words drawn together (1 MiB): the temporaries stay in the cache
+_SHIFTS = (np.uint64(30), np.uint64(27), np.uint64(31))
 
 
 def label_keys(labels: list[str], seed: int) -> NDArray[np.uint64]:
@@ -83,39 +90,96 @@ def bernoulli_words(
     With ``out`` and ``rows``, draw i goes to ``out[rows[i]]`` (no intermediate copy) and
     ``out`` is returned. Chunks of rows are drawn on a few threads (numpy releases the GIL).
     """
-    counter = np.arange(1, DIGITS * words + 1, dtype=np.uint64).reshape(DIGITS, 1, words)
-    steps = (counter * _GOLDEN)[:, :, columns or slice(None)]
-    width = steps.shape[2]
+    chosen = np.arange(words, dtype=np.uint64)[columns or slice(None)]
+    width = chosen.size
+    # the stream position of digit i (most significant first) of word w: i * words + w + 1
+    digit = np.arange(DIGITS, dtype=np.uint64)[:, None]
+    with np.errstate(over="ignore"):
+        steps = (digit * np.uint64(words) + chosen[None, :] + np.uint64(1)) * _GOLDEN
     if out is None or rows is None:
         out = np.empty((keys.size, width), dtype=np.uint64)
         rows = np.arange(keys.size)
     q = np.clip(np.round(probability * 65536.0), 0, 65536).astype(np.int64)
     target = out
+    chunk_rows = max(1, _CHUNK_WORDS // max(1, width))
 
     def chunk(lo: int) -> None:
-        part = slice(lo, lo + _CHUNK)
-        with np.errstate(over="ignore"):
-            stream = _splitmix(keys[part][None, :, None] + steps)  # digit x node x word
-        bits = q[part]
-        result = np.zeros((bits.size, width), dtype=np.uint64)
-        for digit in range(DIGITS):
-            # majority(result, word, digit): OR the word in where the digit is set, else AND
-            digit_mask = np.where((bits >> digit) & 1 == 1, ALL, np.uint64(0))[:, None]
-            word = stream[digit]
-            carry = word & digit_mask
-            word |= digit_mask
-            result &= word
-            result |= carry
-        result[bits >= 65536] = ALL
+        part = slice(lo, lo + chunk_rows)
+        result = _compare(keys[part], q[part], steps)
+        result[q[part] >= 65536] = ALL
         target[rows[part]] = result
 
-    starts = range(0, keys.size, _CHUNK)
-    if len(starts) < 4:
+    starts = range(0, keys.size, chunk_rows)
+    if len(starts) < 2:
         for lo in starts:
             chunk(lo)
     else:
         list(_pool().map(chunk, starts))
     return out
+
+
+def _compare(
+    keys: NDArray[np.uint64], q: NDArray[np.int64], steps: NDArray[np.uint64]
+) -> NDArray[np.uint64]:
+    """Bits of u < q per world (see the module's docstring): ``EAGER`` digits for all words,
+    then the words with undecided worlds only, until none is left."""
+    n, width = q.size, steps.shape[1]
+    result = np.zeros((n, width), dtype=np.uint64)
+    undecided = np.full((n, width), ALL, dtype=np.uint64)
+    word = np.empty((n, width), dtype=np.uint64)
+    spare = np.empty((n, width), dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for i in range(EAGER):
+            np.add(keys[:, None], steps[i], out=word)
+            _mix(word, spare)
+            _decide(word, _digit_mask(q, i)[:, None], undecided, result)
+        flat_result, flat_undecided = result.reshape(-1), undecided.reshape(-1)
+        where = np.flatnonzero(flat_undecided)
+        row, column = np.divmod(where, width)
+        key, bits = keys[row], q[row]
+        found, left = flat_result[where], flat_undecided[where]
+        for i in range(EAGER, DIGITS):
+            if not where.size:
+                break
+            drawn = key + steps[i][column]
+            _mix(drawn, np.empty_like(drawn))
+            _decide(drawn, _digit_mask(bits, i), left, found)
+            done = left == 0
+            flat_result[where[done]] = found[done]
+            keep = ~done
+            where, column, key, bits = where[keep], column[keep], key[keep], bits[keep]
+            found, left = found[keep], left[keep]
+        flat_result[where] = found  # u = q in these worlds: 0, as found holds there
+    return result
+
+
+def _digit_mask(q: NDArray[np.int64], i: int) -> NDArray[np.uint64]:
+    """All ones where digit i (from the most significant of 16) of q is 1, else zero."""
+    return np.where((q >> (DIGITS - 1 - i)) & 1 == 1, ALL, np.uint64(0))
+
+
+def _decide(
+    word: NDArray[np.uint64],
+    mask: NDArray[np.uint64],
+    undecided: NDArray[np.uint64],
+    result: NDArray[np.uint64],
+) -> None:
+    """One digit: undecided worlds where the random digit differs from q's are decided now,
+    as 1 where q's digit is 1 (u < q). ``word`` is used up; the others change in place."""
+    word ^= mask
+    word &= undecided
+    undecided ^= word
+    word &= mask
+    result |= word
+
+
+def _mix(state: NDArray[np.uint64], spare: NDArray[np.uint64]) -> None:
+    """``_splitmix`` in place, with ``spare`` (same shape) for the shifted copies."""
+    for shift, factor in zip(_SHIFTS, (_MIX1, _MIX2, None), strict=True):
+        np.right_shift(state, shift, out=spare)
+        state ^= spare
+        if factor is not None:
+            state *= factor
 
 
 @cache
