@@ -234,11 +234,16 @@ def load_inputs(session: Session, organisation_id: int) -> RiskInputs:
 
 def _load_inputs(session: Session, organisation_id: int) -> RiskInputs:
     org = organisation_id
+    # column queries go through the Core connection: rows come back as plain tuples, without
+    # the ORM's per-row bookkeeping (a third of the load of 200,000 findings); they do not
+    # flush the session by themselves, so flush what the caller added first
+    session.flush()
+    connection = session.connection()
 
     def rows(entity: type) -> list:  # type: ignore[type-arg]
         return list(session.scalars(select(entity).where(entity.organisation_id == org)))  # type: ignore[attr-defined]
 
-    findings = session.execute(
+    findings = connection.execute(
         select(
             Finding.id,
             Finding.asset_id,
@@ -283,7 +288,7 @@ def _load_inputs(session: Session, organisation_id: int) -> RiskInputs:
             .order_by(IntelEvidenceRecord.id)
         )
     )
-    endpoints = session.execute(
+    endpoints = connection.execute(
         select(Endpoint.id, Endpoint.asset_id, Endpoint.port, Endpoint.protocol).where(
             Endpoint.organisation_id == org, Endpoint.state == "open"
         )
@@ -297,7 +302,7 @@ def _load_inputs(session: Session, organisation_id: int) -> RiskInputs:
         ),
         assets=tuple(
             AssetRecord(i, name, kind, zone, remote, frozenset(controls or ()), patchable)
-            for i, name, kind, zone, remote, controls, patchable in session.execute(
+            for i, name, kind, zone, remote, controls, patchable in connection.execute(
                 select(
                     Asset.id,
                     Asset.name,
@@ -317,7 +322,7 @@ def _load_inputs(session: Session, organisation_id: int) -> RiskInputs:
         accounts=tuple(AccountRecord(a.id, a.name, a.kind, a.mfa) for a in rows(Account)),
         logons=tuple(
             PlacementRecord(*x)
-            for x in session.execute(
+            for x in connection.execute(
                 select(
                     AccountLogon.account_id,
                     AccountLogon.asset_id,
@@ -332,7 +337,7 @@ def _load_inputs(session: Session, organisation_id: int) -> RiskInputs:
         ),
         workstations=tuple(
             PlacementRecord(group, asset, zone, "user")
-            for group, asset, zone in session.execute(
+            for group, asset, zone in connection.execute(
                 select(
                     StaffWorkstation.staff_group_id,
                     StaffWorkstation.asset_id,

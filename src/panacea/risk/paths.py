@@ -44,9 +44,16 @@ class _Costs:
     settled: NDArray[np.int64]  # round in which each node's cost reached its final value
 
 
-def _own_cost(graph: AttackGraph, banned: frozenset[int]) -> NDArray[np.float64]:
+def _log_cost(graph: AttackGraph) -> NDArray[np.float64]:
+    """Each node's own -log cost."""
     with np.errstate(divide="ignore"):
-        own = -np.log(graph.probability)
+        cost: NDArray[np.float64] = -np.log(graph.probability)
+    return cost
+
+
+def _own_cost(log_cost: NDArray[np.float64], banned: frozenset[int]) -> NDArray[np.float64]:
+    """``log_cost`` with the banned actions made impossible (infinite)."""
+    own = log_cost.copy()
     if banned:
         own[list(banned)] = np.inf
     return own
@@ -57,6 +64,7 @@ def _costs(
     banned: frozenset[int] = frozenset(),
     *,
     start: tuple[_Costs, NDArray[np.int64]] | None = None,
+    log_cost: NDArray[np.float64] | None = None,
 ) -> _Costs:
     """Cheapest -log cost of every node, by rounds over the gates' vectorised layouts.
 
@@ -64,9 +72,10 @@ def _costs(
     again (a node whose inputs did not move cannot improve), so later rounds cost little.
     ``start``: the costs under fewer bans and the nodes whose cost may rise (``_affected``);
     the others keep their cost, and the recomputed ones settle in later rounds than any of them.
+    ``log_cost``: ``_log_cost(graph)``, if already known.
     """
     shape = structure(graph)
-    own = _own_cost(graph, banned)
+    own = _own_cost(_log_cost(graph) if log_cost is None else log_cost, banned)
     pending = np.zeros(graph.size, dtype=bool)
     if start is None:
         cost = np.full(graph.size, np.inf)
@@ -268,6 +277,7 @@ class ScenarioSearch:
         self.graph = graph
         self.holding = Holding(graph)
         self._costs: dict[frozenset[int], _Costs] = {}
+        self._log_cost = _log_cost(graph)
 
     def costs(self, banned: frozenset[int] = frozenset()) -> _Costs:
         known = self._costs.get(banned)
@@ -277,9 +287,11 @@ class ScenarioSearch:
             fewer = self._costs.get(banned - {action})
             if fewer is not None:
                 start = (fewer, self._affected(fewer, banned - {action}, action))
-                known = self._costs[banned] = _costs(self.graph, banned, start=start)
+                known = self._costs[banned] = _costs(
+                    self.graph, banned, start=start, log_cost=self._log_cost
+                )
                 return known
-        known = self._costs[banned] = _costs(self.graph, banned)
+        known = self._costs[banned] = _costs(self.graph, banned, log_cost=self._log_cost)
         return known
 
     def _affected(self, base: _Costs, banned: frozenset[int], action: int) -> NDArray[np.int64]:
@@ -290,7 +302,7 @@ class ScenarioSearch:
         derivation that avoids the action, so its cost cannot rise when the action is banned.
         """
         graph, shape = self.graph, structure(self.graph)
-        own = _own_cost(graph, banned)
+        own = _own_cost(self._log_cost, banned)
         finite = np.isfinite(base.cost)
         seen = np.zeros(graph.size, dtype=bool)
         seen[action] = True
