@@ -106,7 +106,12 @@ def test_mitigating_findings_never_raises_any_probability(
         assert (
             after.simulation.probability[node_after] <= before.simulation.probability[node_before]
         )
-    assert after.asset_probability(ehr_db) < before.asset_probability(ehr_db)
+    # Patching lowers the server's own figure by about 0.001 (its other ways in remain): a
+    # strict drop needs enough worlds to show it (about 30 of 32,768 differ).
+    many = dataclasses.replace(INTERNET, trials=32_768, scenarios=0)
+    assert assess_inputs(patched, many).asset_probability(ehr_db) < assess_inputs(
+        demo_inputs, many
+    ).asset_probability(ehr_db)
 
 
 def test_services_rank_by_risk_class_then_expected_loss(internet_assessment: Assessment) -> None:

@@ -40,6 +40,14 @@ def test_keys_differ_by_label_and_by_seed() -> None:
     assert not np.any(keys == label_keys(names, 1))
 
 
+def test_padding_never_counts() -> None:
+    """Labels that differ only by trailing zero bytes or across an 8-byte boundary differ."""
+    names = ["", "a", "a\x00", "a\x00\x00", "a" * 8, "a" * 8 + "\x00", "a" * 9, "\x00" * 8]
+    keys = label_keys(names, 0)
+    assert len(set(keys.tolist())) == len(names)
+    assert [label_keys([n], 0)[0] for n in names] == keys.tolist()
+
+
 @pytest.mark.parametrize("p", [0.0, 1e-6, 0.013, 0.25, 0.5, 0.77, 0.999, 1.0])
 def test_each_bit_is_one_with_the_rounded_probability(p: float) -> None:
     words = 512  # 32,768 worlds per node

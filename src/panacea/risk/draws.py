@@ -34,7 +34,6 @@ DIGITS = 16
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2 = np.uint64(0x94D049BB133111EB)
-_PRIME = np.uint64(0x100000001B3)  # FNV-1a's 64-bit prime
 EAGER = 9  # digits drawn for every word; later ones only for words not yet decided
 _CHUNK_WORDS = 1 << 17  # words drawn together (1 MiB): the temporaries stay in the cache
 _SHIFTS = (np.uint64(30), np.uint64(27), np.uint64(31))
@@ -43,26 +42,32 @@ _SHIFTS = (np.uint64(30), np.uint64(27), np.uint64(31))
 def label_keys(labels: list[str], seed: int) -> NDArray[np.uint64]:
     """The 64-bit stream key of each label under ``seed``.
 
-    A polynomial hash of the label's UTF-8 bytes computed for all labels at once (rows of a
-    fixed-width byte matrix, each row read up to its own length, so a key never depends on the
-    other labels of the call), mixed by SplitMix64 so that similar labels get unrelated keys.
+    The label's UTF-8 bytes are read eight at a time (little-endian words, the last one padded
+    with zeros); starting from (seed, length), each word is XORed in and mixed by SplitMix64,
+    so similar labels get unrelated keys. Computed for all labels at once, longest first: the
+    rows still reading are a prefix, and a label's words beyond its own length are never read,
+    so a key never depends on the other labels of the call.
     """
     if not labels:
         return np.empty(0, dtype=np.uint64)
     encoded = [label.encode() for label in labels]
-    width = max(len(e) for e in encoded)
-    matrix = np.array(encoded, dtype=f"S{width}").view(np.uint8).reshape(len(labels), width)
-    lengths = np.fromiter((len(e) for e in encoded), dtype=np.uint64, count=len(encoded))
+    lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
+    width = max(8, -(-int(lengths.max()) // 8) * 8)
+    matrix = np.array(encoded, dtype=f"S{width}").view("<u8").reshape(len(labels), width // 8)
+    order = np.argsort(-lengths, kind="stable")
+    matrix = matrix[order]
+    words = -(-lengths[order] // 8)  # words of each label, longest first
     seeded = np.uint64((seed * int(_GOLDEN)) % 2**64)
-    key = lengths + seeded
     with np.errstate(over="ignore"):
-        for column in range(width):
-            inside = lengths > column  # the padding of shorter labels must not count
-            step = key * _PRIME + matrix[:, column]
-            if column % 8 == 7:
-                step = _splitmix(step)
-            key = np.where(inside, step, key)
-        return _splitmix(key + _GOLDEN)
+        key = _splitmix(lengths[order].astype(np.uint64) + seeded)
+        for column in range(width // 8):
+            reading = int(np.searchsorted(-words, -column, side="left"))  # words > column
+            part = key[:reading]
+            part ^= matrix[:reading, column]
+            _splitmix(part)
+        keys = np.empty_like(key)
+        keys[order] = _splitmix(key + _GOLDEN)
+    return keys
 
 
 def _splitmix(state: NDArray[np.uint64]) -> NDArray[np.uint64]:
@@ -205,7 +210,8 @@ def draw(
 
 def random_keys(graph: AttackGraph, seed: int) -> NDArray[np.uint64]:
     """The stream keys of the graph's nodes with a chance below 1, in node order."""
-    return label_keys([graph.labels[int(n)] for n in graph.actions()], seed)
+    labels = graph.labels
+    return label_keys([labels[n] for n in graph.actions().tolist()], seed)
 
 
 def draw_rows(
@@ -229,7 +235,7 @@ def draw_rows(
     chosen = np.flatnonzero(random)
     if chosen.size:
         if keys is None:
-            keys = label_keys([graph.labels[int(n)] for n in nodes[chosen]], seed)
+            keys = label_keys([graph.labels[n] for n in nodes[chosen].tolist()], seed)
         p = probability[chosen]
         bernoulli_words(keys, p, words, out=coins, rows=chosen, columns=columns)
     return coins
