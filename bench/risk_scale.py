@@ -209,8 +209,9 @@ def time_events(engine: RiskEngine, inputs: RiskInputs, count: int) -> dict[str,
     yet in KEV at evenly spaced places get the flag, then lose it again; workstations at
     evenly spaced places get evidence of compromise (which stays).
     """
-    findings = sorted(engine.modelled_findings())
-    cves = sorted({f.cve for f in inputs.findings if f.id in engine.modelled_findings()})
+    modelled = engine.modelled_findings()
+    findings = sorted(modelled)
+    cves = sorted({f.cve for f in inputs.findings if f.id in modelled})
     fresh = [c for c in cves if not inputs.vulnerabilities[c].kev]
     workstations = [a.name for a in inputs.assets if a.kind == "workstation"]
 
