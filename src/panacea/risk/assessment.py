@@ -116,17 +116,22 @@ def _assess_inputs(inputs: RiskInputs, options: AssessmentOptions) -> Assessment
 
 
 def _scenarios(built: BuiltGraph, inputs: RiskInputs, k: int) -> dict[int, tuple[Scenario, ...]]:
-    """The ``k`` most probable scenarios of every service, searched in the inputs' order (the
-    searches share their cost computations, so the order can only decide between scenarios
-    of equal probability)."""
+    """The ``k`` most probable scenarios of every service that some world could disrupt.
+
+    The searches share their cost computations, and which ones are already known can decide
+    between derivations of equal cost, so the scenarios found can depend on the order of the
+    searches (with k above 3, rarely, even which ones are found): they go in the inputs'
+    fixed order, which does not depend on the sampled figures. Services that cannot be
+    disrupted even when every action succeeds are not searched.
+    """
     if k <= 0:
         return {}
     search = ScenarioSearch(built.graph)
+    level = structure(built.graph).level
     return {
-        service.id: tuple(
-            top_scenarios(built.graph, built.service_nodes[service.id], k, search=search)
-        )
+        service.id: tuple(top_scenarios(built.graph, node, k, search=search))
         for service in inputs.services
+        if level[node := built.service_nodes[service.id]] >= 0
     }
 
 

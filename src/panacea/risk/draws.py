@@ -12,9 +12,10 @@ per binary digit and output word. Each world (bit) compares a uniform 16-bit num
 digit by digit from the most significant one, with q: the first digit where u and q differ
 decides the world (1 where u's digit is 0 and q's is 1, that is u < q); a world where all 16
 agree has u = q and gets 0. So each bit is 1 with probability exactly q/65536, independently
-across bits. Half of the worlds are decided by the first digit, and a word of 64 worlds is
-decided after about 8 digits: the first ``EAGER`` digits are drawn for every word, the rest
-only for the words that still have undecided worlds (about twice as fast as drawing all 16).
+across bits. Half of the worlds are decided by the first digit, and the 64 worlds of a word
+after about 7.3 digits on average: the first ``EAGER`` digits are drawn for every word, the
+rest only for the words that still have undecided worlds, about 9.2 stream words per output
+word instead of 16 (1.6-2x less CPU, measured).
 Everything is vectorised across nodes and words.
 """
 
