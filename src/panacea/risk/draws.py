@@ -71,13 +71,17 @@ def label_keys(labels: list[str], seed: int) -> NDArray[np.uint64]:
     return keys
 
 
-def _splitmix(state: NDArray[np.uint64]) -> NDArray[np.uint64]:
-    """The SplitMix64 output function, in place on ``state``."""
-    state ^= state >> np.uint64(30)
-    state *= _MIX1
-    state ^= state >> np.uint64(27)
-    state *= _MIX2
-    state ^= state >> np.uint64(31)
+def _splitmix(
+    state: NDArray[np.uint64], spare: NDArray[np.uint64] | None = None
+) -> NDArray[np.uint64]:
+    """The SplitMix64 output function, in place on ``state``; ``spare`` (same shape), if
+    given, holds the shifted copies instead of fresh temporaries."""
+    shifted = np.empty_like(state) if spare is None else spare
+    for shift, factor in zip(_SHIFTS, (_MIX1, _MIX2, None), strict=True):
+        np.right_shift(state, shift, out=shifted)
+        state ^= shifted
+        if factor is not None:
+            state *= factor
     return state
 
 
@@ -137,7 +141,7 @@ def _compare(
     with np.errstate(over="ignore"):
         for i in range(EAGER):
             np.add(keys[:, None], steps[i], out=word)
-            _mix(word, spare)
+            _splitmix(word, spare)
             _decide(word, _digit_mask(q, i)[:, None], undecided, result)
         flat_result, flat_undecided = result.reshape(-1), undecided.reshape(-1)
         where = np.flatnonzero(flat_undecided)
@@ -148,7 +152,7 @@ def _compare(
             if not where.size:
                 break
             drawn = key + steps[i][column]
-            _mix(drawn, np.empty_like(drawn))
+            _splitmix(drawn)
             _decide(drawn, _digit_mask(bits, i), left, found)
             done = left == 0
             flat_result[where[done]] = found[done]
@@ -179,15 +183,6 @@ def _decide(
     result |= word
 
 
-def _mix(state: NDArray[np.uint64], spare: NDArray[np.uint64]) -> None:
-    """``_splitmix`` in place, with ``spare`` (same shape) for the shifted copies."""
-    for shift, factor in zip(_SHIFTS, (_MIX1, _MIX2, None), strict=True):
-        np.right_shift(state, shift, out=spare)
-        state ^= spare
-        if factor is not None:
-            state *= factor
-
-
 @cache
 def _pool() -> ThreadPoolExecutor:
     """Threads for drawing: numpy's ufuncs release the GIL, so chunks draw in parallel."""
@@ -211,8 +206,13 @@ def draw(
 
 def random_keys(graph: AttackGraph, seed: int) -> NDArray[np.uint64]:
     """The stream keys of the graph's nodes with a chance below 1, in node order."""
+    return node_keys(graph, graph.actions(), seed)
+
+
+def node_keys(graph: AttackGraph, nodes: NDArray[np.int64], seed: int) -> NDArray[np.uint64]:
+    """The stream keys of ``nodes`` (their labels' keys), in that order."""
     labels = graph.labels
-    return label_keys([labels[n] for n in graph.actions().tolist()], seed)
+    return label_keys([labels[n] for n in nodes.tolist()], seed)
 
 
 def draw_rows(
@@ -236,7 +236,7 @@ def draw_rows(
     chosen = np.flatnonzero(random)
     if chosen.size:
         if keys is None:
-            keys = label_keys([graph.labels[n] for n in nodes[chosen].tolist()], seed)
+            keys = node_keys(graph, nodes[chosen], seed)
         p = probability[chosen]
         bernoulli_words(keys, p, words, out=coins, rows=chosen, columns=columns)
     return coins
