@@ -23,11 +23,15 @@ from panacea.risk.attack_graph import AttackGraph, Gate
 from panacea.risk.distinct import distinct
 from panacea.risk.errors import RiskModelError
 from panacea.risk.fixpoint import Structure, structure
-from panacea.risk.layout import reduced_pending
+from panacea.risk.layout import csr_rows, reduced_pending
 
 MAX_ROUNDS = 10_000
 _KNOWN_SETS = 256  # answers Holding keeps (each two arrays of the nodes that hold)
 _TOLERANCE = 1e-9
+# A search that bans one more action recomputes only the nodes whose cost may rise; when they
+# are at most this share of the graph (1/8), it evaluates them alone instead of sweeping the
+# whole graph's layouts (most bans touch a few dozen nodes of hundreds of thousands).
+_SMALL_SHARE = 8
 
 
 @dataclass(frozen=True)
@@ -75,7 +79,10 @@ def _costs(
     ``log_cost``: ``_log_cost(graph)``, if already known.
     """
     shape = structure(graph)
-    own = _own_cost(_log_cost(graph) if log_cost is None else log_cost, banned)
+    log_cost = _log_cost(graph) if log_cost is None else log_cost
+    if start is not None and start[1].size * _SMALL_SHARE <= graph.size:
+        return _costs_among(graph, shape, log_cost, banned, *start)
+    own = _own_cost(log_cost, banned)
     pending = np.zeros(graph.size, dtype=bool)
     if start is None:
         cost = np.full(graph.size, np.inf)
@@ -109,6 +116,64 @@ def _costs(
         if not improved_any:
             return _Costs(cost, settled)
     raise RiskModelError(f"scenario search did not settle in {MAX_ROUNDS} rounds")
+
+
+def _costs_among(
+    graph: AttackGraph,
+    shape: Structure,
+    log_cost: NDArray[np.float64],
+    banned: frozenset[int],
+    base: _Costs,
+    affected: NDArray[np.int64],
+) -> _Costs:
+    """``_costs`` from ``base`` evaluating the ``affected`` nodes only (the others keep their
+    cost). Rounds as in ``_costs``, each node evaluated from its parents' costs at the end of
+    the round before, so the parent a cost came through always settled in an earlier round
+    (which ``_chosen_parents`` relies on); a node is evaluated again only after one of its
+    parents changed."""
+    cost, settled = base.cost.copy(), base.settled.copy()
+    cost[affected] = np.inf
+    nodes = affected[~shape.entries[affected]]
+    member = np.zeros(graph.size, dtype=bool)
+    member[nodes] = True
+    excluded = np.fromiter(banned, dtype=np.int64, count=len(banned))
+    first_round = int(settled.max()) + 1
+    todo = nodes
+    for round_ in range(first_round, first_round + MAX_ROUNDS):
+        if not todo.size:
+            return _Costs(cost, settled)
+        own = log_cost[todo]
+        own[np.isin(todo, excluded)] = np.inf
+        new = _gate_costs(graph, cost, todo) + own
+        better = new < cost[todo] - _TOLERANCE
+        changed = todo[better]
+        cost[changed] = new[better]
+        settled[changed] = round_
+        children = shape.children_of(changed)
+        todo = distinct(children[member[children]])
+    raise RiskModelError(f"scenario search did not settle in {MAX_ROUNDS} rounds")
+
+
+def _gate_costs(
+    graph: AttackGraph, cost: NDArray[np.float64], nodes: NDArray[np.int64]
+) -> NDArray[np.float64]:
+    """What the parents of each of ``nodes`` cost it (before its own cost): the cheapest
+    (OR), all of them (AND), the ``need`` cheapest (THRESHOLD); infinite without parents."""
+    parents, lengths = csr_rows(graph.indptr, graph.parents, nodes)
+    values = cost[parents]
+    result = np.full(nodes.size, np.inf)
+    some = lengths > 0
+    if not some.any():
+        return result
+    starts = np.cumsum(lengths) - lengths
+    gate = graph.gate[nodes]
+    cheapest = np.minimum.reduceat(values, starts[some])
+    total = np.add.reduceat(values, starts[some])
+    result[some] = np.where(gate[some] == Gate.AND, total, cheapest)
+    for i in np.flatnonzero(some & (gate == Gate.THRESHOLD)).tolist():
+        run = values[starts[i] : starts[i] + lengths[i]]
+        result[i] = np.sort(run)[: graph.need[nodes[i]]].sum()
+    return result
 
 
 def _improve(
@@ -286,7 +351,7 @@ class ScenarioSearch:
         for action in banned:  # one more ban than a set already solved: redo what it feeds
             fewer = self._costs.get(banned - {action})
             if fewer is not None:
-                start = (fewer, self._affected(fewer, banned - {action}, action))
+                start = (fewer, self._affected(fewer, action))
                 known = self._costs[banned] = _costs(
                     self.graph, banned, start=start, log_cost=self._log_cost
                 )
@@ -294,7 +359,7 @@ class ScenarioSearch:
         known = self._costs[banned] = _costs(self.graph, banned, log_cost=self._log_cost)
         return known
 
-    def _affected(self, base: _Costs, banned: frozenset[int], action: int) -> NDArray[np.int64]:
+    def _affected(self, base: _Costs, action: int) -> NDArray[np.int64]:
         """Nodes whose cheapest derivation under ``base`` may use ``action``.
 
         An AND or k-of-n node is affected by any affected parent, an OR node by an affected
@@ -302,7 +367,9 @@ class ScenarioSearch:
         derivation that avoids the action, so its cost cannot rise when the action is banned.
         """
         graph, shape = self.graph, structure(self.graph)
-        own = _own_cost(self._log_cost, banned)
+        # (the actions banned in ``base`` cost infinity there: ``finite`` leaves them out, so
+        # their own cost is not needed with the ban)
+        own = self._log_cost
         finite = np.isfinite(base.cost)
         seen = np.zeros(graph.size, dtype=bool)
         seen[action] = True
