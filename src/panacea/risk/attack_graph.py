@@ -164,20 +164,24 @@ class GraphBuilder:
     ) -> range:
         """Add nodes whose labels are new (all of one kind and gate); their indices.
 
-        Raises RiskModelError if a label is already taken (or given twice).
+        Raises RiskModelError if a label is already taken (or given twice), keeping the nodes
+        it had.
         """
         first = len(self._labels)
-        added = dict(zip(labels, range(first, first + len(labels)), strict=True))
-        taken = len(added) < len(labels) or not self._index.keys().isdisjoint(added)
-        if taken:
-            clash = next(
-                label for label in labels if label in self._index or labels.count(label) > 1
-            )
+        # every label so far has its own entry: the index grows by fewer than ``labels`` only
+        # if one of them was taken
+        self._index.update(zip(labels, range(first, first + len(labels)), strict=True))
+        if len(self._index) < first + len(labels):
+            self._index = dict(zip(self._labels, range(first), strict=True))  # as it was
+            seen = set(self._labels)
+            for label in labels:  # the first label taken before, or twice
+                if label in seen:
+                    break
+                seen.add(label)
             raise RiskModelError(
-                f"two nodes of the attack graph would be called {clash!r}: names that contain "
+                f"two nodes of the attack graph would be called {label!r}: names that contain "
                 "':' can collide (rename the asset or account)"
             )
-        self._index.update(added)
         self._labels.extend(labels)
         self._flush()
         k = len(labels)
@@ -268,5 +272,5 @@ class GraphBuilder:
             finding_of=finding.astype(np.int64, copy=False),
             cve_of=dict(self.cve_of),
             entry_of=dict(self.entry_of),
-            index=dict(self._index),
+            index=self._index,  # (the builder is not used after it froze its graph)
         )

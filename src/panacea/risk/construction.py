@@ -233,7 +233,7 @@ class Construction:
         add_exploits(self)
         services = self._services()
         graph = self.b.build()
-        asset_nodes = {a.id: graph.node(f"code_exec:user:{a.name}") for a in self.inputs.assets}
+        asset_nodes = dict(zip(self._ids.tolist(), self.privilege["user"].tolist(), strict=True))
         return BuiltGraph(graph, services, asset_nodes, self.entries)
 
     def _asset_privileges(self) -> None:
