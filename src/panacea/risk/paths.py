@@ -32,6 +32,8 @@ _TOLERANCE = 1e-9
 # are at most this share of the graph (1/8), it evaluates them alone instead of sweeping the
 # whole graph's layouts (most bans touch a few dozen nodes of hundreds of thousands).
 _SMALL_SHARE = 8
+# the fixed point's layouts reduce states with bitwise OR / AND; costs with minimum / sum
+_COST_OF: dict[np.ufunc, np.ufunc] = {np.bitwise_or: np.minimum, np.bitwise_and: np.add}
 
 
 @dataclass(frozen=True)
@@ -72,8 +74,12 @@ def _costs(
 ) -> _Costs:
     """Cheapest -log cost of every node, by rounds over the gates' vectorised layouts.
 
-    Only nodes one of whose parents improved since they were last evaluated are evaluated
-    again (a node whose inputs did not move cannot improve), so later rounds cost little.
+    A round visits the nodes level by level, as the fixed point's sweep does (see
+    ``fixpoint.levels``), so most costs are final after the first; nodes that no other node
+    reads are evaluated once, at the end. Only nodes one of whose parents improved since they
+    were last evaluated are evaluated again (a node whose inputs did not move cannot improve),
+    so later rounds cost little. Nodes that cannot hold even when every action succeeds keep
+    an infinite cost.
     ``start``: the costs under fewer bans and the nodes whose cost may rise (``_affected``);
     the others keep their cost, and the recomputed ones settle in later rounds than any of them.
     ``log_cost``: ``_log_cost(graph)``, if already known.
@@ -97,11 +103,10 @@ def _costs(
         pending[affected] = True
         pending[shape.entries] = False
         first_round = int(settled.max()) + 1
-    (or_buckets, or_wide, _), (and_buckets, and_wide, _) = shape.groups
-    groups = (((or_buckets, or_wide), np.minimum), ((and_buckets, and_wide), np.add))
+    sweep = [(b, w, _COST_OF[r]) for b, w, r in shape.sweep]
     for round_ in range(first_round, first_round + MAX_ROUNDS):
         improved_any = False
-        for (buckets, wide), reduce in groups:
+        for buckets, wide, reduce in sweep:
             for nodes, best in reduced_pending(cost, buckets, wide, pending, reduce):
                 new = best + own[nodes]
                 improved_any |= _improve(cost, settled, pending, shape, nodes, new, round_)
@@ -114,6 +119,9 @@ def _costs(
                     cost, settled, pending, shape, one, np.array([new_t]), round_
                 )
         if not improved_any:
+            for buckets, wide, gate in shape.tail:  # nothing reads them: once, at the end
+                for nodes, best in reduced_pending(cost, buckets, wide, pending, _COST_OF[gate]):
+                    _improve(cost, settled, pending, shape, nodes, best + own[nodes], round_ + 1)
             return _Costs(cost, settled)
     raise RiskModelError(f"scenario search did not settle in {MAX_ROUNDS} rounds")
 
