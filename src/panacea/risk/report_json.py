@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from panacea.risk.assessment import MODEL_VERSION, Assessment
+from panacea.risk.collector import paused_collector
 from panacea.risk.explain import ExplainedScenario, Explainer
 from panacea.risk.snapshot import RiskSnapshot
 
@@ -31,7 +32,15 @@ def _scenario(s: ExplainedScenario) -> dict[str, Any]:
 
 
 def assessment_document(assessment: Assessment) -> dict[str, Any]:
-    """The assessment as the ``panacea.assessment/1`` JSON document."""
+    """The assessment as the ``panacea.assessment/1`` JSON document.
+
+    With the cyclic collector paused (see ``collector``): a row per asset, and no cycles.
+    """
+    with paused_collector():
+        return _document(assessment)
+
+
+def _document(assessment: Assessment) -> dict[str, Any]:
     explainer = Explainer(assessment.graph, assessment.inputs)
     services = []
     for s in assessment.services:
@@ -55,9 +64,12 @@ def assessment_document(assessment: Assessment) -> dict[str, Any]:
                 "top_paths": [_scenario(explainer.scenario(sc)) for sc in s.scenarios],
             }
         )
+    records = assessment.inputs.assets
+    nodes = [assessment.built.asset_nodes[a.id] for a in records]
+    figures = assessment.simulation.probability[nodes].tolist()
     assets = [
-        {"id": a.id, "name": a.name, "probability": round(assessment.asset_probability(a.id), 4)}
-        for a in assessment.inputs.assets
+        {"id": a.id, "name": a.name, "probability": round(p, 4)}
+        for a, p in zip(records, figures, strict=True)
     ]
     return {
         "schema": SCHEMA,
