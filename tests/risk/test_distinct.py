@@ -16,6 +16,8 @@ from panacea.risk.distinct import distinct
         hnp.arrays(np.int64, st.integers(0, 300), elements=st.integers(-50, 50)),  # dense
         hnp.arrays(np.int64, st.integers(0, 50), elements=st.integers(-(2**62), 2**62)),
         hnp.arrays(np.int32, st.integers(0, 300), elements=st.integers(0, 2000)),
+        hnp.arrays(np.int8, st.integers(0, 300), elements=st.integers(-128, 127)),
+        hnp.arrays(np.uint64, st.integers(0, 300), elements=st.integers(2**64 - 500, 2**64 - 1)),
     )
 )
 def test_distinct_is_numpys_unique(values: np.ndarray) -> None:  # type: ignore[type-arg]

@@ -22,7 +22,9 @@ def distinct(values: NDArray[np.int64]) -> NDArray[np.int64]:
     low, high = int(values.min()), int(values.max())
     if high - low < values.size * _DENSE:
         seen = np.zeros(high - low + 1, dtype=bool)
-        seen[values - low] = True
+        # (offsets in 64 bits: in a narrower signed type, high - low may not fit)
+        wide = values if values.dtype.itemsize == 8 else values.astype(np.int64)
+        seen[wide - low] = True
         found: NDArray[np.int64] = np.flatnonzero(seen).astype(values.dtype, copy=False)
         return found + low if low else found
     ordered = np.sort(values)

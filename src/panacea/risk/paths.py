@@ -47,7 +47,10 @@ class Scenario:
 @dataclass(frozen=True)
 class _Costs:
     cost: NDArray[np.float64]
-    settled: NDArray[np.int64]  # round in which each node's cost reached its final value
+    # when each node's cost reached its final value: a count of the groups of nodes evaluated
+    # (one stamp per group, increasing); the parent a cost came through always has an earlier
+    # stamp, so reading a derivation back by earliest stamp among equal costs cannot loop
+    settled: NDArray[np.int64]
 
 
 def _log_cost(graph: AttackGraph) -> NDArray[np.float64]:
@@ -81,7 +84,7 @@ def _costs(
     so later rounds cost little. Nodes that cannot hold even when every action succeeds keep
     an infinite cost.
     ``start``: the costs under fewer bans and the nodes whose cost may rise (``_affected``);
-    the others keep their cost, and the recomputed ones settle in later rounds than any of them.
+    the others keep their cost, and the recomputed ones get later stamps than any of them.
     ``log_cost``: ``_log_cost(graph)``, if already known.
     """
     shape = structure(graph)
@@ -95,33 +98,37 @@ def _costs(
         cost[shape.entries] = own[shape.entries]
         settled = np.zeros(graph.size, dtype=np.int64)
         pending[~shape.entries] = True
-        first_round = 1
     else:
         base, affected = start
         cost, settled = base.cost.copy(), base.settled.copy()
         cost[affected] = np.inf
         pending[affected] = True
         pending[shape.entries] = False
-        first_round = int(settled.max()) + 1
+    # each group of nodes evaluated together gets the next stamp: a node's cost always came
+    # through parents with earlier stamps (see ``_Costs.settled``)
+    stamp = int(settled.max())
     sweep = [(b, w, _COST_OF[r]) for b, w, r in shape.sweep]
-    for round_ in range(first_round, first_round + MAX_ROUNDS):
+    for _ in range(MAX_ROUNDS):
         improved_any = False
         for buckets, wide, reduce in sweep:
             for nodes, best in reduced_pending(cost, buckets, wide, pending, reduce):
+                stamp += 1
                 new = best + own[nodes]
-                improved_any |= _improve(cost, settled, pending, shape, nodes, new, round_)
+                improved_any |= _improve(cost, settled, pending, shape, nodes, new, stamp)
         for node in shape.thresholds:  # few: one per redundancy group
             if pending[node]:
                 parents = cost[graph.parents[graph.indptr[node] : graph.indptr[node + 1]]]
                 new_t = np.sort(parents)[: graph.need[node]].sum() + own[node]
                 one = np.array([node])
+                stamp += 1
                 improved_any |= _improve(
-                    cost, settled, pending, shape, one, np.array([new_t]), round_
+                    cost, settled, pending, shape, one, np.array([new_t]), stamp
                 )
         if not improved_any:
             for buckets, wide, gate in shape.tail:  # nothing reads them: once, at the end
                 for nodes, best in reduced_pending(cost, buckets, wide, pending, _COST_OF[gate]):
-                    _improve(cost, settled, pending, shape, nodes, best + own[nodes], round_ + 1)
+                    stamp += 1
+                    _improve(cost, settled, pending, shape, nodes, best + own[nodes], stamp)
             return _Costs(cost, settled)
     raise RiskModelError(f"scenario search did not settle in {MAX_ROUNDS} rounds")
 
@@ -135,19 +142,19 @@ def _costs_among(
     affected: NDArray[np.int64],
 ) -> _Costs:
     """``_costs`` from ``base`` evaluating the ``affected`` nodes only (the others keep their
-    cost). Rounds as in ``_costs``, each node evaluated from its parents' costs at the end of
-    the round before, so the parent a cost came through always settled in an earlier round
-    (which ``_chosen_parents`` relies on); a node is evaluated again only after one of its
-    parents changed."""
+    cost). By rounds, one stamp each (after every stamp of ``base``), each node evaluated from
+    its parents' costs at the end of the round before, so the parent a cost came through
+    always has an earlier stamp (which ``_chosen_parents`` relies on); a node is evaluated
+    again only after one of its parents changed."""
     cost, settled = base.cost.copy(), base.settled.copy()
     cost[affected] = np.inf
     nodes = affected[~shape.entries[affected]]
     member = np.zeros(graph.size, dtype=bool)
     member[nodes] = True
     excluded = np.fromiter(banned, dtype=np.int64, count=len(banned))
-    first_round = int(settled.max()) + 1
+    first_stamp = int(settled.max()) + 1
     todo = nodes
-    for round_ in range(first_round, first_round + MAX_ROUNDS):
+    for stamp in range(first_stamp, first_stamp + MAX_ROUNDS):
         if not todo.size:
             return _Costs(cost, settled)
         own = log_cost[todo]
@@ -156,7 +163,7 @@ def _costs_among(
         better = new < cost[todo] - _TOLERANCE
         changed = todo[better]
         cost[changed] = new[better]
-        settled[changed] = round_
+        settled[changed] = stamp
         children = shape.children_of(changed)
         todo = distinct(children[member[children]])
     raise RiskModelError(f"scenario search did not settle in {MAX_ROUNDS} rounds")
@@ -191,7 +198,7 @@ def _improve(
     shape: Structure,
     nodes: NDArray[np.int64],
     new: NDArray[np.float64],
-    round_: int,
+    stamp: int,
 ) -> bool:
     pending[nodes] = False
     better = new < cost[nodes] - _TOLERANCE
@@ -199,7 +206,7 @@ def _improve(
         return False
     changed = nodes[better]
     cost[changed] = new[better]
-    settled[changed] = round_
+    settled[changed] = stamp
     pending[shape.children_of(changed)] = True
     return True
 
@@ -319,7 +326,8 @@ def reached_with(graph: AttackGraph, actions: frozenset[int], target: int) -> bo
 def _minimal(holding: Holding, actions: frozenset[int], target: int) -> frozenset[int] | None:
     """Drop actions the target does not need, least probable first; None if they never reach it.
 
-    (A derivation read back through equal-cost ties could in principle lean on a loop.)
+    (A derivation read back by earliest stamp reaches its target, see ``_Costs.settled``; the
+    check guards the search against a mistake there rather than returning a wrong scenario.)
     """
     if not holding.reaches(actions, target):
         return None
@@ -386,6 +394,7 @@ class ScenarioSearch:
             parent, child = shape.edges_from(frontier)
             through = base.cost[parent] + own[child] <= base.cost[child] + _TOLERANCE
             keep = finite[child] & ~seen[child] & ((graph.gate[child] != Gate.OR) | through)
+            keep &= ~shape.entries[child]  # a pinned node is an entry: its cost is its own
             frontier = distinct(child[keep])
             seen[frontier] = True
         return np.flatnonzero(seen)
