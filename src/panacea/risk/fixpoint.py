@@ -32,7 +32,6 @@ from panacea.risk.layout import (
     Bucket,
     Wide,
     csr_rows,
-    gate_layout,
     ordered_layout,
     reduced_pending,
 )
@@ -76,9 +75,8 @@ def over_shares(solve: Callable[[slice], T], words: int) -> list[T]:
 class Structure:
     """What the solvers need of a graph's shape, computed once per shape."""
 
-    groups: tuple[tuple[list[Bucket], Wide, np.ufunc], ...]  # OR nodes, then AND nodes
-    # the same nodes by level (see ``levels``), the OR and the AND ones of each level; nodes
-    # that cannot hold even when every action succeeds are left out
+    # the OR and AND nodes by level (see ``levels``), the OR and the AND ones of each level;
+    # nodes that cannot hold even when every action succeeds are left out
     sweep: tuple[tuple[list[Bucket], Wide, np.ufunc], ...]
     # nodes with no children (a CIA loss nothing depends on...): nothing waits for them, so
     # they are evaluated once, after the sweeps have settled everything else
@@ -114,7 +112,6 @@ class Structure:
 
         return dataclasses.replace(
             self,
-            groups=tuple(strip(g) for g in self.groups),
             sweep=tuple(strip(g) for g in self.sweep),
             tail=tuple(strip(g) for g in self.tail),
             thresholds=self.thresholds[~dropped[self.thresholds]],
@@ -160,10 +157,6 @@ def structure(graph: AttackGraph) -> Structure:
     level = levels(graph, child_indptr, children)
     childless = np.diff(child_indptr) == 0
     result = Structure(
-        groups=(
-            (*gate_layout(graph, Gate.OR), np.bitwise_or),
-            (*gate_layout(graph, Gate.AND), np.bitwise_and),
-        ),
         sweep=tuple(ordered_layout(graph, np.where(childless, -1, level))),
         tail=tuple(ordered_layout(graph, np.where(childless & (level >= 0), 0, -1))),
         level=level,

@@ -74,23 +74,6 @@ def _wide(graph: AttackGraph, nodes: NDArray[np.int64]) -> Wide:
     return Wide(nodes, parents, np.cumsum(lengths) - lengths)
 
 
-def gate_layout(
-    graph: AttackGraph, gate: Gate, among: NDArray[np.bool_] | None = None
-) -> tuple[list[Bucket], Wide]:
-    """The nodes of ``gate`` (with parents, not entries; of ``among`` only, if given) in degree
-    buckets and one wide group."""
-    counts = np.diff(graph.indptr)
-    chosen_nodes = (counts > 0) & (graph.gate == gate) & (graph.need > 0)
-    nodes = np.flatnonzero(chosen_nodes if among is None else chosen_nodes & among)
-    buckets = []
-    for degree in range(1, BUCKETED_DEGREE + 1):
-        chosen = nodes[counts[nodes] == degree]
-        if chosen.size:
-            index = graph.indptr[chosen][:, None] + np.arange(degree)[None, :]
-            buckets.append(Bucket(chosen, graph.parents[index].astype(np.int64)))
-    return buckets, _wide(graph, nodes[counts[nodes] > BUCKETED_DEGREE])
-
-
 def reduced_pending(
     values: NDArray[Any],
     buckets: list[Bucket],
