@@ -113,3 +113,34 @@ def test_a_cost_tied_with_a_free_loop_is_read_back_through_its_real_source() -> 
     found = paths.top_scenarios(graph, graph.node("b"), 3)
     assert [sorted(s.actions) for s in found] == [sorted([graph.node("e"), graph.node("x")])]
     assert found[0].probability == pytest.approx(0.25)
+
+
+def test_banning_one_of_equally_likely_ways_in_leaves_what_follows_alone() -> None:
+    """The LAN is reached from any of three workstations phished with the same chance: banning
+    one of them cannot raise its cost, so neither the LAN nor the server behind it is
+    recomputed (at 20,000 assets such a ban used to recompute 258,000 nodes for nothing)."""
+    graph = build(
+        {
+            "e": (Gate.OR, 1.0),
+            "w1": (Gate.AND, 0.5),
+            "w2": (Gate.AND, 0.5),
+            "w3": (Gate.AND, 0.5),
+            "lan": (Gate.OR, 1.0),
+            "server": (Gate.AND, 0.5),
+        },
+        [
+            *(("e", w) for w in ("w1", "w2", "w3")),
+            *((w, "lan") for w in ("w1", "w2", "w3")),
+            ("lan", "server"),
+        ],
+    )
+    search = ScenarioSearch(graph)
+    base = search.costs()
+    w1, w2, w3 = (graph.node(f"w{i}") for i in (1, 2, 3))
+    assert search._affected(base, w1).tolist() == [w1]
+    one = search.costs(frozenset({w1}))
+    assert search._affected(one, w2).tolist() == [w2]
+    two = search.costs(frozenset({w1, w2}))
+    affected = search._affected(two, w3).tolist()  # the last way in: everything behind it
+    assert affected == sorted([w3, graph.node("lan"), graph.node("server")])
+    check(graph, search.costs(frozenset({w1, w2, w3})), frozenset({w1, w2, w3}))

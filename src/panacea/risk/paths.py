@@ -376,28 +376,58 @@ class ScenarioSearch:
         return known
 
     def _affected(self, base: _Costs, action: int) -> NDArray[np.int64]:
-        """Nodes whose cheapest derivation under ``base`` may use ``action``.
+        """Nodes whose cost under ``base`` may rise when ``action`` is banned as well.
 
-        An AND or k-of-n node is affected by any affected parent, an OR node by an affected
-        parent through which its cost was reached (a cheapest one); every other node keeps a
-        derivation that avoids the action, so its cost cannot rise when the action is banned.
+        An AND or k-of-n node is affected by any affected parent. An OR node only once all its
+        sources are: the parents as cheap as its cost allows that got their cost before it
+        (an earlier stamp, so not through it); while one of them is not affected, the node
+        keeps that parent's derivation, which avoids the action. (A zone's network reached
+        from thousands of equally likely workstations is not affected by banning one of them,
+        nor is anything that depends on it.) By induction on the stamps, no other node's cost
+        can rise.
         """
         graph, shape = self.graph, structure(self.graph)
         # (the actions banned in ``base`` cost infinity there: ``finite`` leaves them out, so
         # their own cost is not needed with the ban)
-        own = self._log_cost
-        finite = np.isfinite(base.cost)
+        own, cost, stamp = self._log_cost, base.cost, base.settled
+        usable = np.isfinite(cost) & ~shape.entries  # a pinned node is an entry: its own cost
+        left = np.full(graph.size, -1, dtype=np.int64)  # OR nodes: sources not yet affected
         seen = np.zeros(graph.size, dtype=bool)
         seen[action] = True
         frontier = np.array([action], dtype=np.int64)
         while frontier.size:
             parent, child = shape.edges_from(frontier)
-            through = base.cost[parent] + own[child] <= base.cost[child] + _TOLERANCE
-            keep = finite[child] & ~seen[child] & ((graph.gate[child] != Gate.OR) | through)
-            keep &= ~shape.entries[child]  # a pinned node is an entry: its cost is its own
-            frontier = distinct(child[keep])
+            keep = usable[child] & ~seen[child]
+            parent, child = parent[keep], child[keep]
+            is_or = graph.gate[child] == Gate.OR
+            uncounted = distinct(child[is_or & (left[child] < 0)])
+            left[uncounted] = self._sources(base, uncounted)
+            source = (cost[parent] + own[child] <= cost[child] + _TOLERANCE) & (
+                stamp[parent] < stamp[child]
+            )
+            hit = child[is_or & (source | (left[child] == 0))]  # (no source: any parent)
+            np.subtract.at(left, hit, 1)
+            reached = np.concatenate([child[~is_or], hit[left[hit] <= 0]])
+            frontier = distinct(reached)
+            frontier = frontier[~seen[frontier]]
             seen[frontier] = True
         return np.flatnonzero(seen)
+
+    def _sources(self, base: _Costs, nodes: NDArray[np.int64]) -> NDArray[np.int64]:
+        """For each of the OR ``nodes``: how many of its parents it may have its cost from
+        (as cheap as its cost allows, and stamped before it)."""
+        parents, lengths = csr_rows(self.graph.indptr, self.graph.parents, nodes)
+        owner = np.repeat(nodes, lengths)
+        cost, stamp = base.cost, base.settled
+        ok = (cost[parents] + self._log_cost[owner] <= cost[owner] + _TOLERANCE) & (
+            stamp[parents] < stamp[owner]
+        )
+        counts = np.zeros(nodes.size, dtype=np.int64)
+        some = lengths > 0
+        if some.any():
+            starts = np.cumsum(lengths) - lengths
+            counts[some] = np.add.reduceat(ok.astype(np.int64), starts[some])
+        return counts
 
     def derivation(
         self, target: int, banned: frozenset[int] = frozenset()
