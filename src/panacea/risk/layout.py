@@ -32,6 +32,11 @@ class Bucket:
     nodes: NDArray[np.int64]
     parents: NDArray[np.int64]
 
+    def __post_init__(self) -> None:
+        # ``reduced_pending`` hands out views of these when a whole bucket is pending
+        self.nodes.setflags(write=False)
+        self.parents.setflags(write=False)
+
 
 @dataclass(frozen=True)
 class Wide:
@@ -89,12 +94,16 @@ def reduced_pending(
     row_bytes = max(1, values.itemsize * (values.size // max(1, values.shape[0])))
     for bucket in buckets:
         chosen = pending[bucket.nodes]
-        if chosen.any():
+        if chosen.all():  # (a first pass: no copy of the parent rows)
+            nodes, parents = bucket.nodes, bucket.parents
+        elif chosen.any():
             nodes, parents = bucket.nodes[chosen], bucket.parents[chosen]
-            step = max(1, PIECE_BYTES // (parents.shape[1] * row_bytes))
-            for lo in range(0, nodes.size, step):
-                piece = slice(lo, lo + step)
-                yield nodes[piece], reduce.reduce(values[parents[piece]], axis=1)
+        else:
+            continue
+        step = max(1, PIECE_BYTES // (parents.shape[1] * row_bytes))
+        for lo in range(0, nodes.size, step):
+            piece = slice(lo, lo + step)
+            yield nodes[piece], reduce.reduce(values[parents[piece]], axis=1)
     chosen = pending[wide.nodes]
     if chosen.any():
         some = wide.some(chosen)
