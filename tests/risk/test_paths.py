@@ -11,10 +11,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from panacea.risk import paths
-from panacea.risk.attack_graph import AttackGraph, Gate
+from panacea.risk.attack_graph import AttackGraph, Gate, GraphBuilder, NodeKind
 from panacea.risk.evidence import pin
 from panacea.risk.fixpoint import structure
-from panacea.risk.paths import Holding, ScenarioSearch, _Costs, _costs, _derivation
+from panacea.risk.paths import (
+    Holding,
+    ScenarioSearch,
+    _chosen_parents,
+    _Costs,
+    _costs,
+    _derivation,
+)
 from tests.risk.graph_strategies import GraphSpec, graph_specs
 from tests.risk.test_simulate import build
 
@@ -68,6 +75,9 @@ def check(graph: AttackGraph, costs: _Costs, banned: frozenset[int]) -> None:
             assert (through & earlier).any()
         elif graph.gate[node] == Gate.AND:
             assert earlier.all()
+        else:  # k of n: the parents read back got their cost before it
+            read = _chosen_parents(graph, costs, node)
+            assert (costs.settled[read] < costs.settled[node]).all()
         derivation = _derivation(graph, costs, node)
         assert derivation is not None
         assert holding.reaches(derivation, node)
@@ -144,3 +154,55 @@ def test_banning_one_of_equally_likely_ways_in_leaves_what_follows_alone() -> No
     affected = search._affected(two, w3).tolist()  # the last way in: everything behind it
     assert affected == sorted([w3, graph.node("lan"), graph.node("server")])
     check(graph, search.costs(frozenset({w1, w2, w3})), frozenset({w1, w2, w3}))
+
+
+def test_near_ties_along_a_chain_do_not_keep_costs_that_must_rise() -> None:
+    """n_i = OR(n_{i-1}, a_i): each a_i is cheaper than n_{i-1} by less than the search's
+    tolerance, and all the a_i hang behind the banned action a. Banned, every n_i must come
+    back to the cost of s; a source within the tolerance instead of exact would let each n_i
+    keep its old cost, an error of up to 1e-9 that adds up along the chain."""
+    k, delta = 40, 0.9e-9
+    b = GraphBuilder()
+    e0 = b.node("e0", NodeKind.ENTRY, probability=1.0)
+    a = b.node("a", NodeKind.EXPLOIT, gate=Gate.AND, probability=math.exp(-1e-12))
+    s_cost = (k - 1) * delta + 1e-12
+    s = b.node("s", NodeKind.EXPLOIT, gate=Gate.AND, probability=math.exp(-s_cost))
+    b.edge(e0, a)
+    b.edge(e0, s)
+    chain = [a]
+    for j in range(1, k):
+        chain.append(b.node(f"d{j}", NodeKind.EXPLOIT, gate=Gate.AND))
+        b.edge(chain[j - 1], chain[j])
+    previous = b.node("n1", NodeKind.CODE_EXEC_USER, gate=Gate.OR)
+    b.edge(s, previous)
+    for i in range(2, k + 1):
+        own = s_cost - (i - 1) * delta - 1e-12
+        ai = b.node(f"a{i}", NodeKind.EXPLOIT, gate=Gate.AND, probability=math.exp(-own))
+        ni = b.node(f"n{i}", NodeKind.CODE_EXEC_USER, gate=Gate.OR)
+        b.edge(chain[i - 2], ai)
+        b.edge(previous, ni)
+        b.edge(ai, ni)
+        previous = ni
+    graph = b.build()
+    search = ScenarioSearch(graph)
+    search.costs()
+    banned = frozenset({a})
+    incremental = search.costs(banned)
+    np.testing.assert_allclose(incremental.cost, _costs(graph, banned).cost, rtol=0, atol=1e-12)
+    assert incremental.cost[previous] == pytest.approx(s_cost, abs=1e-12)
+
+
+def test_a_k_of_n_node_is_read_back_through_parents_stamped_before_it() -> None:
+    """t = 1-of(x, y) and y = OR(t, z): y gets its cost through t, then ties with x within
+    the tolerance; reading t back through y would go round the loop and lose its actions."""
+    b = GraphBuilder()
+    e0 = b.node("e0", NodeKind.ENTRY, probability=1.0)
+    x = b.node("x", NodeKind.EXPLOIT, gate=Gate.AND, probability=math.exp(-1e-10))
+    t = b.node("t", NodeKind.CODE_EXEC_USER, gate=Gate.THRESHOLD, need=1)
+    z = b.node("z", NodeKind.CODE_EXEC_USER, gate=Gate.THRESHOLD, need=1)
+    y = b.node("y", NodeKind.CODE_EXEC_USER, gate=Gate.OR)
+    for parent, child in [(e0, x), (x, t), (y, t), (e0, z), (t, y), (z, y)]:
+        b.edge(parent, child)
+    graph = b.build()
+    check(graph, _costs(graph), frozenset())
+    assert [s.actions for s in paths.top_scenarios(graph, t, 3)] == [(e0,)]

@@ -235,6 +235,11 @@ def _chosen_parents(graph: AttackGraph, costs: _Costs, node: int) -> list[int]:
     if graph.gate[node] == Gate.AND:
         return [int(p) for p in parents]
     if graph.gate[node] == Gate.THRESHOLD:
+        # the cheapest among the parents stamped before it (the ones its cost came from are;
+        # a later one may have got its cost through this very node)
+        earlier = parents[costs.settled[parents] < costs.settled[node]]
+        if earlier.size >= graph.need[node]:
+            parents = earlier
         order = np.lexsort((costs.settled[parents], costs.cost[parents]))
         return [int(p) for p in parents[order[: graph.need[node]]]]
     best = costs.cost[parents].min()
@@ -379,9 +384,11 @@ class ScenarioSearch:
         """Nodes whose cost under ``base`` may rise when ``action`` is banned as well.
 
         An AND or k-of-n node is affected by any affected parent. An OR node only once all its
-        sources are: the parents as cheap as its cost allows that got their cost before it
-        (an earlier stamp, so not through it); while one of them is not affected, the node
-        keeps that parent's derivation, which avoids the action. (A zone's network reached
+        sources are: the parents that got their cost before it (an earlier stamp, so not
+        through it) and give exactly its cost (its cost is the float sum of one of them and
+        its own; a parent within the search's tolerance would let errors add up along a
+        chain); while one of them is not affected, the node keeps that parent's derivation,
+        which avoids the action. (A zone's network reached
         from thousands of equally likely workstations is not affected by banning one of them,
         nor is anything that depends on it.) By induction on the stamps, no other node's cost
         can rise.
@@ -402,9 +409,7 @@ class ScenarioSearch:
             is_or = graph.gate[child] == Gate.OR
             uncounted = distinct(child[is_or & (left[child] < 0)])
             left[uncounted] = self._sources(base, uncounted)
-            source = (cost[parent] + own[child] <= cost[child] + _TOLERANCE) & (
-                stamp[parent] < stamp[child]
-            )
+            source = (cost[parent] + own[child] <= cost[child]) & (stamp[parent] < stamp[child])
             hit = child[is_or & (source | (left[child] == 0))]  # (no source: any parent)
             np.subtract.at(left, hit, 1)
             reached = np.concatenate([child[~is_or], hit[left[hit] <= 0]])
@@ -419,7 +424,7 @@ class ScenarioSearch:
         parents, lengths = csr_rows(self.graph.indptr, self.graph.parents, nodes)
         owner = np.repeat(nodes, lengths)
         cost, stamp = base.cost, base.settled
-        ok = (cost[parents] + self._log_cost[owner] <= cost[owner] + _TOLERANCE) & (
+        ok = (cost[parents] + self._log_cost[owner] <= cost[owner]) & (
             stamp[parents] < stamp[owner]
         )
         counts = np.zeros(nodes.size, dtype=np.int64)
