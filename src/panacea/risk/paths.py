@@ -394,7 +394,7 @@ class ScenarioSearch:
         can rise.
         """
         graph, shape = self.graph, structure(self.graph)
-        # (the actions banned in ``base`` cost infinity there: ``finite`` leaves them out, so
+        # (the actions banned in ``base`` cost infinity there: ``usable`` leaves them out, so
         # their own cost is not needed with the ban)
         own, cost, stamp = self._log_cost, base.cost, base.settled
         usable = np.isfinite(cost) & ~shape.entries  # a pinned node is an entry: its own cost
