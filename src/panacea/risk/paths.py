@@ -115,15 +115,11 @@ def _costs(
                 stamp += 1
                 new = best + own[nodes]
                 improved_any |= _improve(cost, settled, pending, shape, nodes, new, stamp)
-        for node in shape.thresholds:  # few: one per redundancy group
-            if pending[node]:
-                parents = cost[graph.parents[graph.indptr[node] : graph.indptr[node + 1]]]
-                new_t = np.sort(parents)[: graph.need[node]].sum() + own[node]
-                one = np.array([node])
-                stamp += 1
-                improved_any |= _improve(
-                    cost, settled, pending, shape, one, np.array([new_t]), stamp
-                )
+        waiting = shape.thresholds[pending[shape.thresholds]]  # few: one per redundancy group
+        if waiting.size:
+            stamp += 1
+            new = _gate_costs(graph, cost, waiting) + own[waiting]
+            improved_any |= _improve(cost, settled, pending, shape, waiting, new, stamp)
         if not improved_any:
             for buckets, wide, gate in shape.tail:  # nothing reads them: once, at the end
                 for nodes, best in reduced_pending(cost, buckets, wide, pending, _COST_OF[gate]):
@@ -384,20 +380,15 @@ class ScenarioSearch:
         """Nodes whose cost under ``base`` may rise when ``action`` is banned as well.
 
         An AND or k-of-n node is affected by any affected parent. An OR node only once all its
-        sources are: the parents that got their cost before it (an earlier stamp, so not
-        through it) and give exactly its cost (its cost is the float sum of one of them and
-        its own; a parent within the search's tolerance would let errors add up along a
-        chain); while one of them is not affected, the node keeps that parent's derivation,
-        which avoids the action. (A zone's network reached
-        from thousands of equally likely workstations is not affected by banning one of them,
-        nor is anything that depends on it.) By induction on the stamps, no other node's cost
-        can rise.
+        sources (``_source``) are: while one of them is not, the node keeps that parent's
+        derivation, which avoids the action. (A zone's network reached from thousands of
+        equally likely workstations is not affected by banning one of them, nor is anything
+        that depends on it.) By induction on the stamps, no other node's cost can rise.
         """
         graph, shape = self.graph, structure(self.graph)
         # (the actions banned in ``base`` cost infinity there: ``usable`` leaves them out, so
         # their own cost is not needed with the ban)
-        own, cost, stamp = self._log_cost, base.cost, base.settled
-        usable = np.isfinite(cost) & ~shape.entries  # a pinned node is an entry: its own cost
+        usable = np.isfinite(base.cost) & ~shape.entries  # a pinned node is an entry: its own cost
         left = np.full(graph.size, -1, dtype=np.int64)  # OR nodes: sources not yet affected
         seen = np.zeros(graph.size, dtype=bool)
         seen[action] = True
@@ -409,7 +400,7 @@ class ScenarioSearch:
             is_or = graph.gate[child] == Gate.OR
             uncounted = distinct(child[is_or & (left[child] < 0)])
             left[uncounted] = self._sources(base, uncounted)
-            source = (cost[parent] + own[child] <= cost[child]) & (stamp[parent] < stamp[child])
+            source = self._source(base, parent, child)
             hit = child[is_or & (source | (left[child] == 0))]  # (no source: any parent)
             np.subtract.at(left, hit, 1)
             reached = np.concatenate([child[~is_or], hit[left[hit] <= 0]])
@@ -420,19 +411,27 @@ class ScenarioSearch:
 
     def _sources(self, base: _Costs, nodes: NDArray[np.int64]) -> NDArray[np.int64]:
         """For each of the OR ``nodes``: how many of its parents it may have its cost from
-        (as cheap as its cost allows, and stamped before it)."""
+        (see ``_source``)."""
         parents, lengths = csr_rows(self.graph.indptr, self.graph.parents, nodes)
-        owner = np.repeat(nodes, lengths)
-        cost, stamp = base.cost, base.settled
-        ok = (cost[parents] + self._log_cost[owner] <= cost[owner]) & (
-            stamp[parents] < stamp[owner]
-        )
+        ok = self._source(base, parents, np.repeat(nodes, lengths))
         counts = np.zeros(nodes.size, dtype=np.int64)
         some = lengths > 0
         if some.any():
             starts = np.cumsum(lengths) - lengths
             counts[some] = np.add.reduceat(ok.astype(np.int64), starts[some])
         return counts
+
+    def _source(
+        self, base: _Costs, parents: NDArray[np.int64], children: NDArray[np.int64]
+    ) -> NDArray[np.bool_]:
+        """For each edge, whether the child (an OR node) may have its cost from the parent:
+        exactly its cost (the float sum of one parent's and its own; within the search's
+        tolerance, errors would add up along a chain) and stamped before it (so not through
+        it)."""
+        cost, stamp = base.cost, base.settled
+        exact = cost[parents] + self._log_cost[children] <= cost[children]
+        result: NDArray[np.bool_] = exact & (stamp[parents] < stamp[children])
+        return result
 
     def derivation(
         self, target: int, banned: frozenset[int] = frozenset()
