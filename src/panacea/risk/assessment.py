@@ -6,6 +6,7 @@ the default 4,096 trials the interval is at most +/-0.016 wide, within the 0.02 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -66,7 +67,13 @@ class Assessment:
         return self.built.graph
 
     def asset_probability(self, asset_id: int) -> float:
-        return float(self.simulation.probability[self.built.asset_nodes[asset_id]])
+        return self.asset_probabilities([asset_id])[0]
+
+    def asset_probabilities(self, asset_ids: Sequence[int]) -> list[float]:
+        """The probability that each of ``asset_ids`` is compromised, read in one gather."""
+        nodes = [self.built.asset_nodes[a] for a in asset_ids]
+        figures: list[float] = self.simulation.probability[nodes].tolist()
+        return figures
 
     @property
     def total_expected_loss(self) -> float:

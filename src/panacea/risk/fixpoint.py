@@ -38,6 +38,8 @@ from panacea.risk.layout import (
 from panacea.risk.ranks import TOP, Ranks
 
 MAX_PASSES = 10_000
+# entries less likely than this come last in the sweep's order (``levels``)
+_LIKELY_ENTRY = 0.5
 T = TypeVar("T")
 # Worlds are independent, so shares of the words are solved on threads of their own (numpy
 # releases the GIL in the big gathers and reductions).
@@ -188,7 +190,7 @@ def levels(
     level = np.full(graph.size, -1, dtype=np.int64)
     held_parents = np.zeros(graph.size, dtype=np.int64)
     entries = np.flatnonzero(graph.need == 0)
-    unlikely = graph.probability[entries] < 0.5
+    unlikely = graph.probability[entries] < _LIKELY_ENTRY
     depth = 0
     for start in (entries[~unlikely], entries[unlikely]):
         frontier = start

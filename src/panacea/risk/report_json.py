@@ -65,8 +65,7 @@ def _document(assessment: Assessment) -> dict[str, Any]:
             }
         )
     records = assessment.inputs.assets
-    nodes = [assessment.built.asset_nodes[a.id] for a in records]
-    figures = assessment.simulation.probability[nodes].tolist()
+    figures = assessment.asset_probabilities([a.id for a in records])
     assets = [
         {"id": a.id, "name": a.name, "probability": round(p, 4)}
         for a, p in zip(records, figures, strict=True)
