@@ -31,7 +31,7 @@ from sqlalchemy.orm import sessionmaker
 from panacea.db.engine import create_db_engine, migrate
 from panacea.demo.install import install_demo
 from panacea.inventory.service import get_organisation
-from panacea.risk.attack_graph import AttackGraph, Gate, GraphBuilder, NodeKind
+from panacea.risk.attack_graph import AttackGraph, Gate, GraphBuilder, Members, NodeKind
 from panacea.risk.construction import build_attack_graph
 from panacea.risk.inputs import load_inputs
 from panacea.risk.likelihood import Cycles, propagate, propagate_along
@@ -311,7 +311,7 @@ def large_random(nodes: int, edges: int, seed: int) -> AttackGraph:
         parents=pairs[:, 1].astype(np.int32),
         labels=tuple(f"n{i}" for i in range(nodes)),
         asset_of=np.full(nodes, -1, dtype=np.int64),
-        finding_of=np.full(nodes, -1, dtype=np.int64),
+        exploits=Members.empty(),
     )
 
 

@@ -82,6 +82,31 @@ def test_incremental_equals_a_fresh_build_without_the_finding(inputs: RiskInputs
         assert engine.probability(engine.graph.node(label)) == fresh.probability(node)
 
 
+def test_an_action_of_several_findings_follows_each_of_them(inputs: RiskInputs) -> None:
+    """One of an exploit's findings resolved, another's CVE put on KEV: the action's chance
+    and every figure are those of a fresh build of the changed inputs."""
+    engine = RiskEngine(inputs, OPTIONS)
+    members = engine.graph.exploits
+    node = next(n for n in members.nodes.tolist() if members.of(n).size > 1)
+    findings = {f.id: f for f in inputs.findings}
+    resolved, kept = (findings[f] for f in members.of(node).tolist()[:2])
+    engine.apply(FindingStatusChanged(resolved.id, exploitable=False))
+    flag = not inputs.vulnerabilities[kept.cve].kev
+    engine.apply(KevChanged(kept.cve, kev=flag))
+    vulnerabilities = dict(inputs.vulnerabilities)
+    vulnerabilities[kept.cve] = dataclasses.replace(vulnerabilities[kept.cve], kev=flag)
+    changed = dataclasses.replace(
+        inputs,
+        findings=tuple(f for f in inputs.findings if f != resolved),
+        vulnerabilities=vulnerabilities,
+    )
+    fresh = RiskEngine(changed, OPTIONS)
+    label = engine.graph.labels[node]
+    assert engine.graph.probability[node] == fresh.graph.probability[fresh.graph.node(label)]
+    for label, other in fresh.graph.index.items():
+        assert engine.probability(engine.graph.node(label)) == fresh.probability(other)
+
+
 def test_evidence_of_compromise_raises_downstream(inputs: RiskInputs) -> None:
     engine = RiskEngine(inputs, AssessmentOptions(entries=("internet",), trials=512, scenarios=0))
     before = engine.service_probabilities()
@@ -94,9 +119,7 @@ def test_evidence_of_compromise_raises_downstream(inputs: RiskInputs) -> None:
 
 def test_kev_flag_raises_and_lowers(inputs: RiskInputs) -> None:
     engine = RiskEngine(inputs, OPTIONS)
-    node = engine.graph.node(
-        next(label for label in engine.graph.labels if label.startswith("exploit:CVE-2022-2119"))
-    )
+    node = next(n for n, cve in engine.graph.cve_of.items() if cve == "CVE-2022-2119")
     base = float(engine.graph.probability[node])
     engine.apply(KevChanged("CVE-2022-2119", kev=True))
     assert float(engine.graph.probability[node]) > base

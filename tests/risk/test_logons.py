@@ -74,7 +74,7 @@ def test_names_that_collide_in_a_label_are_refused_by_name() -> None:
     """Account ``x:ws`` on asset ``ws`` and account ``x`` on an asset ``ws:ws`` would both make
     ``harvest:x:ws:ws``: the builder refuses the second, and keeps what it had."""
     builder = GraphBuilder()
-    builder.fresh(["harvest:x:ws:ws"], NodeKind.HARVEST, Gate.AND, [0.5], [1], [-1])
+    builder.fresh(["harvest:x:ws:ws"], NodeKind.HARVEST, Gate.AND, [0.5], [1])
     with pytest.raises(RiskModelError, match="harvest:x:ws:ws"):
         builder.fresh(
             ["harvest:y:db", "harvest:x:ws:ws"],
@@ -82,7 +82,6 @@ def test_names_that_collide_in_a_label_are_refused_by_name() -> None:
             Gate.AND,
             [0.5, 0.5],
             [2, 3],
-            [-1, -1],
         )
     assert builder.size == 1
     assert not builder.has("harvest:y:db")

@@ -442,6 +442,55 @@ def test_demo_edits_equal_the_rebuilt_graph_and_never_raise(demo: RiskInputs) ->
     assert _compare(demo, ("internet", "phishing", "insider", "vendor"), per_kind=3) >= 20
 
 
+def twins(costs: tuple[MitigationCostRecord, ...] = ()) -> RiskInputs:
+    """``tiny`` with a second flaw on web's port 443: the same way in and the same effects,
+    so one exploit action stands for both findings."""
+    base = tiny(costs)
+    twin = FindingRecord(7, 1, 1, None, "CVE-0002", "potential")
+    return dataclasses.replace(base, findings=(*base.findings, twin))
+
+
+def test_two_flaws_with_one_way_in_are_one_action() -> None:
+    graph = build_attack_graph(twins(), PARAMS, entries=("internet",)).graph
+    members = graph.exploits
+    node = members.node_of_finding()[1]
+    assert members.node_of_finding()[7] == node
+    assert members.of(node).tolist() == [1, 7]
+    confirmed, potential = members.chances[members.span(node)]
+    assert potential < confirmed
+    assert graph.probability[node] == pytest.approx(1 - (1 - confirmed) * (1 - potential))
+    assert graph.cve_of[node] == "CVE-0001"  # the likelier names the action
+    alone = build_attack_graph(tiny(), PARAMS, entries=("internet",)).graph
+    assert alone.size == graph.size
+    assert alone.labels == graph.labels  # findings come and go, the action keeps its label
+
+
+@pytest.mark.parametrize("entries", [("internet",), ("internet", "phishing", "insider")])
+def test_edits_of_an_action_of_two_flaws_equal_the_rebuilt_graph(
+    entries: tuple[str, ...],
+) -> None:
+    """Patching one of the two flaws lowers the action's chance to the other's; both: gone."""
+    assert _compare(twins(), entries, per_kind=100) >= 8
+
+
+def test_a_cut_removes_every_flaw_of_an_action() -> None:
+    costs = (
+        MitigationCostRecord("patch", "*", 1.0, 0.0),
+        MitigationCostRecord("patch", "db", 1000.0, 0.0),
+        MitigationCostRecord("block_rule", "*", 1000.0, 0.0),
+        MitigationCostRecord("narrow_rule", "*", 1000.0, 0.0),
+        MitigationCostRecord("disable_endpoint", "*", 1000.0, 0.0),
+        MitigationCostRecord("move_zone", "*", 1000.0, 0.0),
+    )
+    model = twins(costs)
+    plan = cut_plan(model, INTERNET, "records")
+    assert sorted(m.target for m in plan.mitigations) == ["CVE-0001 on web", "CVE-0002 on web"]
+    assert plan.total_cost == 2.0
+    for one in plan.mitigations:
+        assert not _cut(model, (one,), "records")
+    assert _cut(model, tuple(plan.mitigations), "records")
+
+
 # budget plan ------------------------------------------------------------------------------
 def test_budget_plan_curve_is_monotone_and_within_budget(
     demo: RiskInputs, internet_plan: Plan

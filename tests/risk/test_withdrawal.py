@@ -14,7 +14,7 @@ from numpy.typing import NDArray
 
 from panacea.risk import engine, layout, withdrawal
 from panacea.risk.assessment import AssessmentOptions
-from panacea.risk.attack_graph import AttackGraph, Gate, GraphBuilder, NodeKind
+from panacea.risk.attack_graph import AttackGraph, Gate, GraphBuilder, Members, NodeKind
 from panacea.risk.draws import draw
 from panacea.risk.engine import Evidence, FindingStatusChanged, RiskEngine
 from panacea.risk.fixpoint import fixed_point, structure
@@ -213,7 +213,7 @@ def test_a_node_of_a_later_piece_of_its_group_is_checked_in_the_same_pass() -> N
 
 
 def _engine_over(graph: AttackGraph, monkeypatch: pytest.MonkeyPatch) -> RiskEngine:
-    """The dynamic engine over a hand-made graph (its findings: the nodes' ``finding``)."""
+    """The dynamic engine over a hand-made graph (its findings: the graph's ``exploits``)."""
     built = SimpleNamespace(graph=graph, service_nodes={})
     monkeypatch.setattr(engine, "build_attack_graph", lambda *args, **kwargs: built)
     inputs = SimpleNamespace(findings=(), assets=(), vulnerabilities={}, intel={})
@@ -221,10 +221,18 @@ def _engine_over(graph: AttackGraph, monkeypatch: pytest.MonkeyPatch) -> RiskEng
     return RiskEngine(inputs, options)  # type: ignore[arg-type]
 
 
+def _exploit(b: GraphBuilder, label: str, *, finding: int) -> int:
+    """An exploit node of chance 0.5 that stands for finding ``finding`` alone."""
+    x = b.node(label, NodeKind.EXPLOIT, gate=Gate.AND, probability=0.5)
+    one = np.array([x], dtype=np.int64)
+    b.members(Members(one, np.array([0, 1]), np.array([finding]), np.array([0.5])))
+    return x
+
+
 def test_a_pinned_node_without_children_keeps_its_pin(monkeypatch: pytest.MonkeyPatch) -> None:
     b = GraphBuilder()
     entry = b.node("e", NodeKind.ENTRY)
-    x = b.node("x", NodeKind.EXPLOIT, gate=Gate.AND, probability=0.5, finding=7)
+    x = _exploit(b, "x", finding=7)
     t = b.node("t", NodeKind.CODE_EXEC_USER)  # nothing depends on it
     b.edge(entry, x)
     b.edge(x, t)
@@ -242,7 +250,7 @@ def test_what_a_pin_makes_reachable_is_withdrawn_too(
     """z could not hold before it was pinned, so y and w below it had no place in a sweep."""
     b = GraphBuilder()
     entry = b.node("e", NodeKind.ENTRY)
-    x = b.node("x", NodeKind.EXPLOIT, gate=Gate.AND, probability=0.5, finding=7)
+    x = _exploit(b, "x", finding=7)
     z, z2 = b.node("z", NodeKind.CODE_EXEC_USER), b.node("z2", NodeKind.CODE_EXEC_USER)
     m = b.node("m", NodeKind.CODE_EXEC_USER)
     y = b.node("y", NodeKind.CODE_EXEC_USER, gate=Gate.AND)

@@ -50,6 +50,43 @@ class NodeKind(IntEnum):
 
 
 @dataclass(frozen=True)
+class Members:
+    """The findings each exploit action stands for, with their own chances.
+
+    ``findings[indptr[i]:indptr[i+1]]`` are those of node ``nodes[i]`` (nodes ascending,
+    findings of a node by ascending id), ``chances`` aligned with ``findings``. An exploit
+    action is one asset's findings that need the same preconditions and give the same
+    postconditions (exploits.py): it succeeds when one of them does.
+    """
+
+    nodes: NDArray[np.int64]
+    indptr: NDArray[np.int64]
+    findings: NDArray[np.int64]
+    chances: NDArray[np.float64]
+
+    @classmethod
+    def empty(cls) -> Members:
+        none = np.zeros(0, dtype=np.int64)
+        return cls(none, np.zeros(1, dtype=np.int64), none, np.zeros(0))
+
+    def span(self, node: int) -> slice:
+        """Where ``node``'s findings lie in ``findings`` (empty for a node that is no exploit)."""
+        i = int(np.searchsorted(self.nodes, node))
+        if i == self.nodes.size or self.nodes[i] != node:
+            return slice(0, 0)
+        return slice(int(self.indptr[i]), int(self.indptr[i + 1]))
+
+    def of(self, node: int) -> NDArray[np.int64]:
+        """The findings of exploit ``node``, by ascending id (none for other nodes)."""
+        return self.findings[self.span(node)]
+
+    def node_of_finding(self) -> dict[int, int]:
+        """Finding id -> its exploit node."""
+        owners = np.repeat(self.nodes, np.diff(self.indptr))
+        return dict(zip(self.findings.tolist(), owners.tolist(), strict=True))
+
+
+@dataclass(frozen=True)
 class AttackGraph:
     """Frozen arrays of the graph. ``parents[indptr[i]:indptr[i+1]]`` are node i's parents."""
 
@@ -60,10 +97,10 @@ class AttackGraph:
     indptr: NDArray[np.int64]
     parents: NDArray[np.int32]
     labels: tuple[str, ...]
-    # node -> (asset id, finding id, cve, account...) for explanations
+    # node -> (asset id, findings, cve, account...) for explanations
     asset_of: NDArray[np.int64]
-    finding_of: NDArray[np.int64]
-    cve_of: dict[int, str] = field(default_factory=dict)
+    exploits: Members
+    cve_of: dict[int, str] = field(default_factory=dict)  # an exploit's likeliest CVE
     entry_of: dict[int, str] = field(default_factory=dict)
     index: dict[str, int] = field(default_factory=dict)
     # derived from the shape (gate, need, indptr, parents) by the solvers, computed once
@@ -92,7 +129,7 @@ class AttackGraph:
             self.parents,
             self.labels,
             self.asset_of,
-            self.finding_of,
+            self.exploits,
             self.cve_of,
             self.entry_of,
             self.index,
@@ -111,10 +148,11 @@ class GraphBuilder:
     def __init__(self) -> None:
         self._index: dict[str, int] = {}
         self._labels: list[str] = []
-        # per node: kind, gate, need, probability, asset, finding; nodes made one by one are
-        # gathered in lists, those made in bulk kept as arrays, in order of creation
-        self._singles: tuple[list[int], list[int], list[int], list[float], list[int], list[int]]
-        self._singles = ([], [], [], [], [], [])
+        # per node: kind, gate, need, probability, asset; nodes made one by one are gathered
+        # in lists, those made in bulk kept as arrays, in order of creation
+        self._singles: tuple[list[int], list[int], list[int], list[float], list[int]]
+        self._singles = ([], [], [], [], [])
+        self._members = Members.empty()
         self._columns: list[tuple[NDArray[Any], ...]] = []
         self._edge_parent: list[int] = []
         self._edge_child: list[int] = []
@@ -131,7 +169,6 @@ class GraphBuilder:
         probability: float = 1.0,
         need: int | None = None,
         asset: int = -1,
-        finding: int = -1,
     ) -> int:
         """The index of node ``label``, created on first use with these attributes."""
         existing = self._index.get(label)
@@ -140,13 +177,12 @@ class GraphBuilder:
         i = len(self._labels)
         self._index[label] = i
         self._labels.append(label)
-        kinds, gates, needs, chances, assets, findings = self._singles
+        kinds, gates, needs, chances, assets = self._singles
         kinds.append(int(kind))
         gates.append(int(gate))
         needs.append(-1 if need is None else need)
         chances.append(probability)
         assets.append(asset)
-        findings.append(finding)
         return i
 
     @property
@@ -160,7 +196,6 @@ class GraphBuilder:
         gate: Gate,
         probability: Sequence[float] | NDArray[np.float64],
         asset: Sequence[int] | NDArray[np.int64],
-        finding: Sequence[int] | NDArray[np.int64],
     ) -> range:
         """Add nodes whose labels are new (all of one kind and gate); their indices.
 
@@ -192,14 +227,22 @@ class GraphBuilder:
                 np.full(k, -1, dtype=np.int32),
                 np.asarray(probability, dtype=np.float64),
                 np.asarray(asset, dtype=np.int64),
-                np.asarray(finding, dtype=np.int64),
             )
         )
         return range(first, len(self._labels))
 
+    def members(self, members: Members) -> None:
+        """Record the findings of the exploit nodes (all of them, made in one go)."""
+        if self._members.nodes.size:
+            raise RiskModelError("internal: the exploits' findings were recorded twice")
+        self._members = members
+
+    def label(self, node: int) -> str:
+        return self._labels[node]
+
     def _flush(self) -> None:
         """Move the nodes made one by one so far into a block of arrays."""
-        kinds, gates, needs, chances, assets, findings = self._singles
+        kinds, gates, needs, chances, assets = self._singles
         if kinds:
             self._columns.append(
                 (
@@ -208,10 +251,9 @@ class GraphBuilder:
                     np.asarray(needs, dtype=np.int32),
                     np.asarray(chances, dtype=np.float64),
                     np.asarray(assets, dtype=np.int64),
-                    np.asarray(findings, dtype=np.int64),
                 )
             )
-            self._singles = ([], [], [], [], [], [])
+            self._singles = ([], [], [], [], [])
 
     def has(self, label: str) -> bool:
         return label in self._index
@@ -257,7 +299,7 @@ class GraphBuilder:
         flat = (edges % size).astype(np.int32)
         self._flush()
         columns = [np.concatenate(c) for c in zip(*self._columns, strict=True)]
-        kind, gate, need, probability, asset, finding = columns or [np.zeros(0)] * 6
+        kind, gate, need, probability, asset = columns or [np.zeros(0)] * 5
         need = np.where(need >= 0, need, np.where(gate == Gate.AND, counts, 1)).astype(np.int32)
         need = np.where(kind == NodeKind.ENTRY, 0, np.maximum(need, 1)).astype(np.int32)
         return AttackGraph(
@@ -269,7 +311,7 @@ class GraphBuilder:
             parents=flat,
             labels=tuple(self._labels),
             asset_of=asset.astype(np.int64, copy=False),
-            finding_of=finding.astype(np.int64, copy=False),
+            exploits=self._members,
             cve_of=dict(self.cve_of),
             entry_of=dict(self.entry_of),
             index=self._index,  # (the builder is not used after it froze its graph)

@@ -192,7 +192,7 @@ def _fleets(
 
 
 def _patches(inputs: RiskInputs, graph: AttackGraph) -> Iterator[Mitigation]:
-    modelled = {int(f) for f in graph.finding_of if f >= 0}
+    modelled = set(graph.exploits.findings.tolist())
     assets = {a.id: a for a in inputs.assets}
     items = []
     for asset_id, cve in sorted({(f.asset, f.cve) for f in inputs.findings if f.id in modelled}):
@@ -271,7 +271,7 @@ def _trainings(inputs: RiskInputs, factor: float) -> Iterator[Mitigation]:
 
 def _endpoints(inputs: RiskInputs, graph: AttackGraph) -> Iterator[Mitigation]:
     """Endpoints that carry a modelled finding: vulnerable services to switch off."""
-    modelled = {int(f) for f in graph.finding_of if f >= 0}
+    modelled = set(graph.exploits.findings.tolist())
     vulnerable = {f.endpoint for f in inputs.findings if f.id in modelled}
     names = {a.id: a.name for a in inputs.assets}
     items = [

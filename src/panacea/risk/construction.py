@@ -2,8 +2,9 @@
 
 Privileges (OR): net(zone), reach(zone, proto/port), exposed(asset), code_exec(asset, user|admin),
 access(asset) (a credential valid there), credential(account), cia(asset, C|I|A),
-service_down(service). Actions (AND, with a probability): entry(profile), exploit(finding),
-phish(asset), human(asset), logon(account, asset), harvest(asset). The table of pre- and
+service_down(service). Actions (AND, with a probability): entry(profile), exploit(asset, way
+in, postconditions: the findings it stands for), phish(asset), human(asset), logon(account,
+asset), harvest(asset). The table of pre- and
 postconditions is in docs/risk-model.md. Reachability goes through reach(zone, port) nodes, so
 edges grow with zones x ports + findings + logons, never with hosts x hosts.
 """
@@ -119,7 +120,7 @@ class Construction:
             where = self._ids[missing].tolist()
             labels = [f"access:{self.assets[a].name}" for a in where]
             k = len(where)
-            added = self.b.fresh(labels, NodeKind.ACCESS, Gate.OR, np.ones(k), where, [-1] * k)
+            added = self.b.fresh(labels, NodeKind.ACCESS, Gate.OR, np.ones(k), where)
             self._access[missing] = np.arange(added.start, added.stop, dtype=np.int64)
             self.b.edges(self.privilege["user"][missing], self._access[missing])
         access: NDArray[np.int64] = self._access[rows]
@@ -211,7 +212,7 @@ class Construction:
         where = [assets[i] for i in chosen.tolist()]
         labels = [f"{prefix}:{self.assets[a].name}" for a in where]
         k = len(labels)
-        added = self.b.fresh(labels, NodeKind.EXPOSED, Gate.OR, np.ones(k), where, [-1] * k)
+        added = self.b.fresh(labels, NodeKind.EXPOSED, Gate.OR, np.ones(k), where)
         nodes[chosen] = np.arange(added.start, added.stop, dtype=np.int64)
         # the reach node of each endpoint: one per (zone, protocol, port)
         table = self.endpoint_table
@@ -244,7 +245,6 @@ class Construction:
         """
         assets = self.inputs.assets
         where = [a.id for a in assets]
-        none = [-1] * len(assets)
         sure = [1.0] * len(assets)
         for key, prefix, kind in (
             ("user", "code_exec:user", NodeKind.CODE_EXEC_USER),
@@ -254,7 +254,7 @@ class Construction:
             ("A", "cia:A", NodeKind.CIA_LOSS),
         ):
             labels = [f"{prefix}:{a.name}" for a in assets]
-            added = self.b.fresh(labels, kind, Gate.OR, sure, where, none)
+            added = self.b.fresh(labels, kind, Gate.OR, sure, where)
             self.privilege[key] = np.arange(added.start, added.stop, dtype=np.int64)
         user, admin = self.privilege["user"], self.privilege["admin"]
         zoned = np.array([a.zone is not None for a in assets], dtype=bool)
@@ -312,7 +312,6 @@ class Construction:
             Gate.AND,
             [users[a] * p.phishing_campaign_reach for a in ids],
             ids,
-            [-1] * k,
         )
         allowlisted = [
             p.allowlisting_factor if "application_allowlisting" in r.controls else 1.0
@@ -325,7 +324,6 @@ class Construction:
             Gate.AND,
             [a * e for a, e in zip(allowlisted, edr, strict=True)],
             ids,
-            [-1] * k,
         )
         human, mail = np.asarray(humans, dtype=np.int64), np.asarray(phish, dtype=np.int64)
         self.b.edges(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -21,7 +21,7 @@ from panacea.risk.attack_graph import AttackGraph, Gate, NodeKind
 from panacea.risk.construction import BuiltGraph
 from panacea.risk.distinct import distinct
 from panacea.risk.effects import Effects
-from panacea.risk.exploits import exploit_probability
+from panacea.risk.exploits import either, exploit_probability
 from panacea.risk.inputs import RiskInputs
 from panacea.risk.mitigation import CONTROL_OF, Mitigation, apply
 from panacea.risk.parameters import RiskParameters
@@ -61,6 +61,8 @@ def single_edits(
     for rewiring in effects.rewirings:
         removed[rewiring.mitigation].add((rewiring.old, rewiring.node))
         added[rewiring.mitigation].add((rewiring.new, rewiring.node))
+    for node, i, p in _fewer_findings(built.graph, effects):
+        probability[i].setdefault(node, p)
     changes = _ProbabilityChanges(inputs, built.graph, params)
     for i, m in enumerate(mitigations):
         for node, p in changes.of(m).items():
@@ -71,6 +73,23 @@ def single_edits(
     ]
 
 
+def _fewer_findings(graph: AttackGraph, effects: Effects) -> Iterator[tuple[int, int, float]]:
+    """(exploit node, mitigation, new chance) where the mitigation removes some of the
+    exploit's findings but not all: the chance that one of the others succeeds.
+
+    An exploit's removal has one clause per finding, in the order of ``Members``."""
+    members = graph.exploits
+    for removal in (*effects.removals, *effects.partial):
+        if removal.parent is not None or len(removal.clauses) < 2:
+            continue
+        span = members.span(removal.node)
+        chances = members.chances[span]
+        for i in frozenset.union(*removal.clauses) - frozenset.intersection(*removal.clauses):
+            left = np.array([i not in clause for clause in removal.clauses])
+            rest = chances[left]
+            yield removal.node, i, float(either(rest, np.array([rest.size]))[0])
+
+
 class _ProbabilityChanges:
     """Own probabilities that EDR, allow-listing, MFA, training (and moves) lower."""
 
@@ -78,8 +97,8 @@ class _ProbabilityChanges:
         self.inputs, self.graph, self.params = inputs, graph, params
         self.assets = {a.id: a for a in inputs.assets}
         self.exploits_of: dict[int, list[int]] = defaultdict(list)
-        for node in np.flatnonzero(graph.finding_of >= 0):
-            self.exploits_of[int(graph.asset_of[node])].append(int(node))
+        for node in graph.exploits.nodes.tolist():
+            self.exploits_of[int(graph.asset_of[node])].append(node)
         self.findings = {f.id: f for f in inputs.findings}
 
     def of(self, m: Mitigation) -> dict[int, float]:
@@ -101,11 +120,21 @@ class _ProbabilityChanges:
         for asset_id in m.subjects:
             asset = self.assets[asset_id]
             protected = dataclasses.replace(asset, controls=asset.controls | {CONTROL_OF[m.kind]})
+            members = self.graph.exploits
             for node in self.exploits_of[asset_id]:
-                finding = self.findings[int(self.graph.finding_of[node])]
-                vuln = self.inputs.vulnerabilities.get(finding.cve)
-                intel = self.inputs.intel_confidence(finding.cve)
-                p = exploit_probability(finding, protected, vuln, self.params, intel=intel)
+                chances = np.array(
+                    [
+                        exploit_probability(
+                            finding,
+                            protected,
+                            self.inputs.vulnerabilities.get(finding.cve),
+                            self.params,
+                            intel=self.inputs.intel_confidence(finding.cve),
+                        )
+                        for finding in map(self.findings.__getitem__, members.of(node).tolist())
+                    ]
+                )
+                p = float(either(chances, np.array([chances.size]))[0])
                 if p != self.graph.probability[node]:
                     out[node] = p
             phish = self.graph.index.get(f"phish:{self.assets[asset_id].name}")
@@ -185,7 +214,7 @@ def apply_edit(graph: AttackGraph, edit: GraphEdit) -> AttackGraph:
         parents,
         graph.labels,
         graph.asset_of,
-        graph.finding_of,
+        graph.exploits,
         graph.cve_of,
         graph.entry_of,
         graph.index,

@@ -13,10 +13,8 @@ construction.py; the tests compare every edit with the graph rebuilt from edited
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-
-import numpy as np
 
 from panacea.inventory.vocabulary import MitigationKind
 from panacea.risk.attack_graph import AttackGraph, Gate, NodeKind
@@ -56,21 +54,26 @@ class Rewiring:
 class Effects:
     removals: tuple[Removal, ...]
     rewirings: tuple[Rewiring, ...]
+    # exploits that the mitigations cannot remove, only some of their findings (a clause
+    # per finding, empty for those no mitigation removes): they lower its chance
+    partial: tuple[Removal, ...] = ()
 
     def restricted(self, keep: Sequence[int]) -> Effects:
         """The effects of the mitigations ``keep`` alone, renumbered in that order."""
         number = {old: new for new, old in enumerate(keep)}
-        removals = []
-        for r in self.removals:
+        removals, partial = [], []
+        for r in (*self.removals, *self.partial):
             clauses = tuple(frozenset(number[i] for i in c if i in number) for c in r.clauses)
             if all(clauses):
                 removals.append(Removal(r.node, r.parent, clauses))
+            elif any(clauses):
+                partial.append(Removal(r.node, r.parent, clauses))
         rewirings = tuple(
             Rewiring(w.node, w.old, w.new, number[w.mitigation])
             for w in self.rewirings
             if w.mitigation in number
         )
-        return Effects(tuple(removals), rewirings)
+        return Effects(tuple(removals), rewirings, tuple(partial))
 
 
 class _Model:
@@ -108,10 +111,11 @@ class _Model:
         labels += [f"logon_port:{level}:{asset.name}" for level in ("user", "admin")]
         return [n for n in map(self.node, labels) if n is not None]
 
-    def exploits(self) -> dict[int, int]:
-        """Finding id -> its exploit node."""
-        g = self.graph
-        return {int(g.finding_of[n]): int(n) for n in np.flatnonzero(g.finding_of >= 0)}
+    def exploits(self) -> Iterator[tuple[int, list[int]]]:
+        """Each exploit node and its findings (ids, in the order of ``Members``)."""
+        members = self.graph.exploits
+        for node in members.nodes.tolist():
+            yield node, members.of(node).tolist()
 
 
 def _key(m: Mitigation, subject: int) -> tuple[object, ...] | None:
@@ -155,8 +159,9 @@ def removal_effects(
                 f"move_zone {m.target!r}: only one asset's move to a new zone is planned"
             )
     model, index = _Model(inputs, built.graph), _Index(mitigations)
+    exploits = _exploit_removals(model, index)
     removals = [
-        *_exploit_removals(model, index),
+        *exploits,
         *_exposure_removals(model, index),
         *_rule_removals(model, index),
         *_move_removals(model, index, mitigations),
@@ -165,20 +170,24 @@ def removal_effects(
     for r in kept:  # an AND node loses an action, never a precondition (see Rewiring)
         if r.parent is not None and built.graph.gate[r.node] != Gate.OR:
             raise RiskModelError(f"internal: removing an edge into {built.graph.labels[r.node]}")
-    return Effects(kept, tuple(_rewirings(model, index)))
+    partial = tuple(r for r in exploits if any(r.clauses) and not all(r.clauses))
+    return Effects(kept, tuple(_rewirings(model, index)), partial)
 
 
 def _exploit_removals(model: _Model, index: _Index) -> list[Removal]:
+    """An exploit goes once each of its findings does: one clause per finding, in order."""
     out = []
-    for finding_id, node in model.exploits().items():
-        f = model.findings[finding_id]
+    for node, findings in model.exploits():
         direct = any(model.graph.kind[p] == NodeKind.REACH for p in model.parents(node))
-        keys: list[tuple[object, ...]] = [("patch", f.asset, f.cve)]
-        if f.endpoint is not None:
-            keys.append(("disable", f.endpoint))
-        if direct:  # its endpoint's port is reached in the asset's zone: gone with the zone
-            keys.append(("move", f.asset))
-        out.append(Removal(node, None, (index.clause(*keys),)))
+        clauses = []
+        for f in map(model.findings.__getitem__, findings):
+            keys: list[tuple[object, ...]] = [("patch", f.asset, f.cve)]
+            if f.endpoint is not None:
+                keys.append(("disable", f.endpoint))
+            if direct:  # its endpoint's port is reached in the asset's zone: gone with the zone
+                keys.append(("move", f.asset))
+            clauses.append(index.clause(*keys))
+        out.append(Removal(node, None, tuple(clauses)))
     return out
 
 
@@ -266,8 +275,8 @@ def zone_only_owners(placements: Sequence[PlacementRecord], asset: AssetRecord) 
 
 def _rewirings(model: _Model, index: _Index) -> list[Rewiring]:
     out = []
-    for finding_id, node in model.exploits().items():
-        asset = model.assets[model.findings[finding_id].asset]
+    for node, _findings in model.exploits():
+        asset = model.assets[int(model.graph.asset_of[node])]
         i = index.by_key.get(("move", asset.id))
         net = model.node(f"net:{model.zone_name(asset)}")
         user = model.node(f"code_exec:user:{asset.name}")

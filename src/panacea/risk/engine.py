@@ -29,7 +29,7 @@ from panacea.risk.distinct import distinct
 from panacea.risk.draws import draw, draw_rows
 from panacea.risk.errors import RiskModelError
 from panacea.risk.evidence import pin
-from panacea.risk.exploits import exploit_probabilities, exploit_probability
+from panacea.risk.exploits import either, exploit_probabilities
 from panacea.risk.fixpoint import Structure, fixed_point, over_shares, popcount, structure
 from panacea.risk.inputs import IntelReport, RiskInputs, combine_reports
 from panacea.risk.ranks import Ranks, places
@@ -91,7 +91,7 @@ class RiskEngine:
         self.built = build_attack_graph(inputs, options.parameters, entries=options.entries)
         self.words = -(-options.trials // 64)
         self._pinned: dict[int, float] = {}
-        self._disabled: set[int] = set()
+        self._disabled: set[int] = set()  # findings no longer exploitable
         self._base = self.built.graph
         self.graph = self._base
         self.coins = draw(self.graph, self.words, options.seed)
@@ -105,7 +105,10 @@ class RiskEngine:
         structure(self.graph)  # computed once, before the threads share it
         over_shares(solve, self.words)
         self._place = places(structure(self._base))
-        self._exploit_nodes = {int(f): i for i, f in enumerate(self.graph.finding_of) if f >= 0}
+        members = self.graph.exploits
+        self._exploit_nodes = members.node_of_finding()
+        self._chances = members.chances.copy()  # each finding's own chance, kept up to date
+        self._row = {f: i for i, f in enumerate(members.findings.tolist())}
         self._findings = {f.id: f for f in inputs.findings}
         self._assets = {a.id: a for a in inputs.assets}
         self._findings_of_cve: dict[str, list[int]] = {}
@@ -171,10 +174,10 @@ class RiskEngine:
                 f"finding {event.finding_id} is not in the model: rebuild the engine"
             )
         if event.exploitable:
-            self._disabled.discard(node)
-            return {node: self._exploit_probability(event.finding_id)}
-        self._disabled.add(node)
-        return {node: 0.0}
+            self._disabled.discard(event.finding_id)
+        else:
+            self._disabled.add(event.finding_id)
+        return {node: self._chance(node)}
 
     def _vulnerability(self, event: KevChanged | EpssChanged) -> dict[int, float]:
         vuln = self.inputs.vulnerabilities.get(event.cve)
@@ -189,23 +192,19 @@ class RiskEngine:
         return self._refreshed(event.cve)
 
     def _refreshed(self, cve: str) -> dict[int, float]:
-        """New own probabilities of the (enabled) exploits of ``cve``'s findings, where they
-        moved."""
-        findings = [
-            self._findings[f]
-            for f in self._findings_of_cve.get(cve, [])
-            if f in self._exploit_nodes and self._exploit_nodes[f] not in self._disabled
-        ]
-        chances = exploit_probabilities(
+        """New own probabilities of the exploits of ``cve``'s findings, where they moved."""
+        findings = [self._findings[f] for f in self._findings_of_cve.get(cve, []) if f in self._row]
+        self._chances[[self._row[f.id] for f in findings]] = exploit_probabilities(
             findings,
             [self._assets[f.asset] for f in findings],
             self.inputs.vulnerabilities.get(cve),
             self.options.parameters,
             intel=self.inputs.intel_confidence(cve),
         )
-        nodes = [self._exploit_nodes[f.id] for f in findings]
         current = self._base.probability
-        return {n: p for n, p in zip(nodes, chances.tolist(), strict=True) if p != current[n]}
+        nodes = {self._exploit_nodes[f.id] for f in findings}
+        chances = {n: self._chance(n) for n in sorted(nodes)}
+        return {n: p for n, p in chances.items() if p != current[n]}
 
     def _intel(self, event: IntelSighting) -> dict[int, float]:
         if not 0.0 <= event.confidence <= 1.0:
@@ -227,17 +226,14 @@ class RiskEngine:
         self._pinned[node] = event.confidence
         return {node: event.confidence}
 
-    def _exploit_probability(self, finding_id: int) -> float:
-        finding = self._findings[finding_id]
-        asset = self._assets[finding.asset]
-        vuln = self.inputs.vulnerabilities.get(finding.cve)
-        return exploit_probability(
-            finding,
-            asset,
-            vuln,
-            self.options.parameters,
-            intel=self.inputs.intel_confidence(finding.cve),
-        )
+    def _chance(self, node: int) -> float:
+        """Exploit ``node``'s own chance: that one of its exploitable findings succeeds (as
+        a full build over the findings still exploitable gives it)."""
+        members = self.graph.exploits
+        span = members.span(node)
+        enabled = [f not in self._disabled for f in members.findings[span].tolist()]
+        chances = self._chances[span][enabled]
+        return float(either(chances, np.array([chances.size]))[0])
 
     # recomputation ----------------------------------------------------------------------
     def _recompute(

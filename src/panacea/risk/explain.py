@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from panacea.risk.attack_graph import AttackGraph, NodeKind
-from panacea.risk.inputs import EvidenceRecord, IntelRecord, RiskInputs
+from panacea.risk.inputs import EvidenceRecord, FindingRecord, IntelRecord, RiskInputs
 from panacea.risk.paths import Scenario
 
 _ACTIONS = {
@@ -28,6 +28,13 @@ class Step:
     probability: float
     evidence: str
     text: str
+    # an exploit's other flaws: the findings on the asset with the same way in and effects,
+    # of which ``cve`` is the likeliest (any one of them is enough)
+    other_cves: tuple[str, ...] = ()
+
+
+# other flaws of an exploit named in its evidence text (all are in ``Step.other_cves``)
+_NAMED_OTHERS = 3
 
 
 @dataclass(frozen=True)
@@ -78,6 +85,11 @@ class Explainer:
                 evidence,
                 f"{asset} reported compromised ({evidence})",
             )
+        others = self._other_cves(node, cve) if kind is NodeKind.EXPLOIT else ()
+        if others:
+            named = ", ".join(others[:_NAMED_OTHERS])
+            more = len(others) - _NAMED_OTHERS
+            evidence += f"; or {named}" + (f" (+{more} more)" if more > 0 else "")
         return Step(
             _ACTIONS.get(kind, kind.name.lower()),
             asset,
@@ -87,12 +99,24 @@ class Explainer:
             p,
             evidence,
             self._text(kind, asset, cve, account, g.entry_of.get(node), evidence),
+            others,
         )
+
+    def _other_cves(self, node: int, cve: str | None) -> tuple[str, ...]:
+        """The CVEs of the exploit's other findings, in order of first finding."""
+        cves = [self.findings[f].cve for f in self.graph.exploits.of(node).tolist()]
+        return tuple(c for c in dict.fromkeys(cves) if c != cve)
+
+    def _lead(self, node: int) -> FindingRecord | None:
+        """The exploit's finding of its named CVE (the likeliest; the lowest id of those)."""
+        cve = self.graph.cve_of.get(node)
+        found = (self.findings[f] for f in self.graph.exploits.of(node).tolist())
+        return next((f for f in found if f.cve == cve), None)
 
     def _evidence(self, node: int, kind: NodeKind) -> str:
         if kind is not NodeKind.EXPLOIT:
             return "model"
-        finding = self.findings.get(int(self.graph.finding_of[node]))
+        finding = self._lead(node)
         if finding is None:
             return "model"
         notes = [f"{finding.confidence} finding #{finding.id}"]

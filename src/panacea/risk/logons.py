@@ -82,7 +82,7 @@ def _harvests(
     labels = [f"harvest:{c.account_names[o]}:{r.name}" for o, r in zip(owner, records, strict=True)]
     edr = np.fromiter(("edr" in r.controls for r in records), bool, len(records))
     chances = chance * np.where(edr, c.params.edr_factor, 1.0)
-    return c.b.fresh(labels, NodeKind.HARVEST, Gate.AND, chances, asset, [-1] * len(labels))
+    return c.b.fresh(labels, NodeKind.HARVEST, Gate.AND, chances, asset)
 
 
 def _logon_actions(
@@ -118,7 +118,7 @@ def _logon_actions(
     opens = c.remote_access_of_row[rows]
     for i in np.flatnonzero(opens >= 0).tolist():  # a VPN: a foothold in the zone it opens on
         target[i] = c.net(int(opens[i]))
-    added = c.b.fresh(labels, NodeKind.LOGON, Gate.AND, chances, where, [-1] * len(labels))
+    added = c.b.fresh(labels, NodeKind.LOGON, Gate.AND, chances, where)
     logons = np.arange(added.start, added.stop, dtype=np.int64)
     c.b.edges(
         np.concatenate([credentials[chosen], path[chosen], logons]),

@@ -21,6 +21,7 @@ def _scenario(s: ExplainedScenario) -> dict[str, Any]:
                 "asset": step.asset,
                 "asset_id": step.asset_id,
                 "cve": step.cve,
+                "other_cves": list(step.other_cves),
                 "account": step.account,
                 "probability": round(step.probability, 4),
                 "evidence": step.evidence,

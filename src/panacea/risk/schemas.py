@@ -68,6 +68,8 @@ class StepOut(BaseModel):
     asset: str | None
     asset_id: int | None
     cve: str | None
+    # an exploit's other flaws: any one of them would do as well (docs/risk-model.md)
+    other_cves: list[str] = []
     account: str | None
     probability: float
     evidence: str
