@@ -21,6 +21,7 @@ from panacea.risk.engine import (
     Event,
     Evidence,
     FindingStatusChanged,
+    IntelSighting,
     KevChanged,
     RiskEngine,
 )
@@ -105,6 +106,42 @@ def test_an_action_of_several_findings_follows_each_of_them(inputs: RiskInputs) 
     assert engine.graph.probability[node] == fresh.graph.probability[fresh.graph.node(label)]
     for label, other in fresh.graph.index.items():
         assert engine.probability(engine.graph.node(label)) == fresh.probability(other)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_shared_actions_follow_random_events_as_a_fresh_build(
+    inputs: RiskInputs, seed: int
+) -> None:
+    """Findings of actions that stand for several disabled and enabled again, their CVEs'
+    KEV, EPSS and shared sightings changed: every node is what a fresh build gives."""
+    rng = random.Random(seed)
+    engine = RiskEngine(inputs, OPTIONS)
+    members = engine.graph.exploits
+    pool = sorted(
+        f for n in members.nodes.tolist() if members.of(n).size > 1 for f in members.of(n).tolist()
+    )
+    cve_of = {f.id: f.cve for f in inputs.findings}
+    disabled: set[int] = set()
+    for step in range(25):
+        finding = rng.choice(pool)
+        cve = cve_of[finding]
+        kind = rng.randrange(4)
+        if kind == 0:
+            enabled = rng.random() < 0.4
+            engine.apply(FindingStatusChanged(finding, exploitable=enabled))
+            (disabled.discard if enabled else disabled.add)(finding)
+        elif kind == 1:
+            engine.apply(KevChanged(cve, kev=rng.random() < 0.5))
+        elif kind == 2:
+            engine.apply(EpssChanged(cve, epss=rng.choice([None, 0.01, 0.5, 0.97])))
+        else:
+            engine.apply(IntelSighting(cve, rng.random(), f"org-{step}", f"report--{step}"))
+    kept = tuple(f for f in engine.inputs.findings if f.id not in disabled)
+    fresh = RiskEngine(dataclasses.replace(engine.inputs, findings=kept), OPTIONS)
+    for label, node in fresh.graph.index.items():
+        mine = engine.graph.node(label)
+        assert engine.graph.probability[mine] == fresh.graph.probability[node], label
+        assert np.array_equal(engine.state[mine], fresh.state[node]), label
 
 
 def test_evidence_of_compromise_raises_downstream(inputs: RiskInputs) -> None:

@@ -37,6 +37,7 @@ from panacea.risk.inputs import (
     AssetRecord,
     DependencyRecord,
     EndpointRecord,
+    EvidenceRecord,
     FindingRecord,
     MitigationCostRecord,
     PlacementRecord,
@@ -236,7 +237,8 @@ def test_apply_edits_the_model_as_documented() -> None:
     isolated = next(z for z in edited.zones if z.name == "isolated-pump")
     assert isolated.isolated
     assert isolated.kind == "medical_devices"
-    assert isolated.id < 0
+    assert isolated.id > 0  # (a negative one would read as "no zone")
+    assert isolated.id not in {z.id for z in model.zones}
     assets = {a.id: a for a in edited.assets}
     assert assets[3].zone == isolated.id
     assert "edr" in assets[2].controls
@@ -489,6 +491,54 @@ def test_a_cut_removes_every_flaw_of_an_action() -> None:
     for one in plan.mitigations:
         assert not _cut(model, (one,), "records")
     assert _cut(model, tuple(plan.mitigations), "records")
+
+
+def test_disabling_one_flaw_of_a_shared_action_is_a_candidate() -> None:
+    """The pump (not patchable) gets a second adjacent-network flaw, on a port of its own:
+    one action with finding 4, which no candidate removes whole. Disabling that port still
+    lowers the action's chance, so it is offered, and its edit equals the rebuilt model."""
+    base = tiny()
+    vulns = dict(base.vulnerabilities)
+    vulns["CVE-0006"] = VulnerabilityRecord("CVE-0006", ADJACENT, frozenset(), False, None)
+    model = dataclasses.replace(
+        base,
+        endpoints=(*base.endpoints, EndpointRecord(8, 3, 9999, "tcp")),
+        findings=(*base.findings, FindingRecord(8, 3, 8, None, "CVE-0006", "confirmed")),
+        vulnerabilities=vulns,
+    )
+    cset = candidate_set(model, PARAMS, ("internet",))
+    node = cset.built.graph.exploits.node_of_finding()[8]
+    assert cset.built.graph.exploits.of(node).tolist() == [4, 8]
+    assert cset.live[node]
+    targets = [m.target for m in cset.mitigations if m.kind is MitigationKind.DISABLE_ENDPOINT]
+    assert "pump tcp/9999" in targets
+    assert _compare(model, ("internet",), per_kind=100) >= 8
+
+
+def test_a_moved_asset_keeps_its_actions_and_their_draws() -> None:
+    """The pump, reported compromised, is moved to a zone of its own: its adjacent-network
+    flaw is still there (reached from the pump itself), under the same label (named after the
+    way in, not the zone), so the edit of the move equals the rebuilt model world by world."""
+    model = dataclasses.replace(
+        tiny(), evidence=(EvidenceRecord(3, 0.6, "1.2.3.4", "report--1", "org-x"),)
+    )
+    cset = candidate_set(model, PARAMS, ("internet",))
+    i, move = next(
+        (i, m)
+        for i, m in enumerate(cset.mitigations)
+        if m.kind is MitigationKind.MOVE_ZONE and m.target == "pump"
+    )
+    base = cset.built.graph
+    worlds = Worlds(2048, seed=1)
+    edited = _probabilities(apply_edit(base, cset.edits[i]), worlds)
+    rebuilt_graph = build_attack_graph(apply(model, [move]), PARAMS, entries=("internet",)).graph
+    rebuilt = _probabilities(rebuilt_graph, worlds)
+    adjacent = base.exploits.node_of_finding()[4]
+    assert base.labels[adjacent] in rebuilt_graph.index
+    for label, j in base.index.items():
+        k = rebuilt_graph.index.get(label)
+        if k is not None:
+            assert edited[j] == rebuilt[k], label
 
 
 # budget plan ------------------------------------------------------------------------------

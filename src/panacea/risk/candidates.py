@@ -129,7 +129,7 @@ def ancestors(graph: AttackGraph, targets: list[int]) -> NDArray[np.bool_]:
 
 def _in_live_removals(effects: Effects, live: NDArray[np.bool_]) -> set[int]:
     out: set[int] = set()
-    for r in effects.removals:
+    for r in (*effects.removals, *effects.partial):  # partial: lowers an exploit's chance
         if live[r.node] and (r.parent is None or live[r.parent]):
             out.update(*r.clauses)
     out.update(w.mitigation for w in effects.rewirings if live[w.node] and live[w.old])

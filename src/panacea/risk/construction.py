@@ -80,6 +80,7 @@ class Construction:
         self._ids_order = np.argsort(ids, kind="stable")  # rows by ascending asset id
         self._ids_sorted = ids[self._ids_order]
         self._access = np.full(len(inputs.assets), -1, dtype=np.int64)  # access node by row
+        self.human = np.full(len(inputs.assets), -1, dtype=np.int64)  # human node by row
         self.privilege: dict[str, NDArray[np.int64]] = {}
         # the hot lookups by ids, so that the builder formats a label once per node
         self._nodes: dict[tuple[object, ...], int] = {}
@@ -326,6 +327,7 @@ class Construction:
             ids,
         )
         human, mail = np.asarray(humans, dtype=np.int64), np.asarray(phish, dtype=np.int64)
+        self.human[self.rows(ids)] = human
         self.b.edges(
             np.concatenate([np.full(k, entry, dtype=np.int64), human, mail]),
             np.concatenate([human, mail, self.privilege["user"][self.rows(ids)]]),
@@ -336,6 +338,11 @@ class Construction:
         if placement.asset is not None:
             return [placement.asset]
         return self.assets_in_zone.get(placement.zone or -1, [])
+
+    def stores_credentials(self) -> NDArray[np.bool_]:
+        """By asset row: whether some account logs on to the asset (its secrets are there)."""
+        stored = self._stored_credentials
+        return np.fromiter((a.id in stored for a in self.inputs.assets), bool)
 
     def accounts_on(self, asset_id: int) -> list[str]:
         """Accounts that log on to this very asset: their secrets are stored on it."""

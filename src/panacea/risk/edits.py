@@ -80,9 +80,10 @@ def _fewer_findings(graph: AttackGraph, effects: Effects) -> Iterator[tuple[int,
     An exploit's removal has one clause per finding, in the order of ``Members``."""
     members = graph.exploits
     for removal in (*effects.removals, *effects.partial):
-        if removal.parent is not None or len(removal.clauses) < 2:
-            continue
         span = members.span(removal.node)
+        size = span.stop - span.start
+        if removal.parent is not None or size < 2 or len(removal.clauses) != size:
+            continue  # not an exploit of several findings
         chances = members.chances[span]
         for i in frozenset.union(*removal.clauses) - frozenset.intersection(*removal.clauses):
             left = np.array([i not in clause for clause in removal.clauses])

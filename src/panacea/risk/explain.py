@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from panacea.risk.attack_graph import AttackGraph, NodeKind
 from panacea.risk.inputs import EvidenceRecord, FindingRecord, IntelRecord, RiskInputs
 from panacea.risk.paths import Scenario
@@ -108,10 +110,14 @@ class Explainer:
         return tuple(c for c in dict.fromkeys(cves) if c != cve)
 
     def _lead(self, node: int) -> FindingRecord | None:
-        """The exploit's finding of its named CVE (the likeliest; the lowest id of those)."""
-        cve = self.graph.cve_of.get(node)
-        found = (self.findings[f] for f in self.graph.exploits.of(node).tolist())
-        return next((f for f in found if f.cve == cve), None)
+        """The exploit's likeliest finding (the lowest id of those), whose CVE names it."""
+        members = self.graph.exploits
+        span = members.span(node)
+        if span.stop == span.start:
+            return None
+        chances = members.chances[span]
+        likeliest = int(np.flatnonzero(chances == chances.max())[0])  # (findings by id)
+        return self.findings.get(int(members.findings[span][likeliest]))
 
     def _evidence(self, node: int, kind: NodeKind) -> str:
         if kind is not NodeKind.EXPLOIT:

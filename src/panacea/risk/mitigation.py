@@ -273,8 +273,8 @@ def _move_zone(inputs: RiskInputs, m: Mitigation, subject: int) -> RiskInputs:
         raise RiskModelError(f"move_zone {m.target!r} names no destination zone")
     zone = next((z for z in inputs.zones if z.name == m.zone), None)
     if zone is None:
-        zone = ZoneRecord(
-            id=min(0, *(z.id for z in inputs.zones)) - 1,
+        zone = ZoneRecord(  # a new id; not negative, which the model reads as "no zone"
+            id=max(0, *(z.id for z in inputs.zones)) + 1,
             name=m.zone,
             kind="medical_devices" if asset.kind == "medical_device" else "other",
             isolated=True,
