@@ -13,10 +13,11 @@ digit by digit from the most significant one, with q: the first digit where u an
 decides the world (1 where u's digit is 0 and q's is 1, that is u < q); a world where all 16
 agree has u = q and gets 0. So each bit is 1 with probability exactly q/65536, independently
 across bits. Half of the worlds are decided by the first digit, and the 64 worlds of a word
-after about 7.3 digits on average: the first ``EAGER`` digits are drawn for every word, the
-rest only for the words that still have undecided worlds, about 9.2 stream words per output
-word instead of 16 (1.6-2x less CPU, measured).
-Everything is vectorised across nodes and words.
+after about 7.3 digits on average: digits are read only until every world of the node is
+decided. The loop over nodes, words and digits is compiled (numba; see ``_compare``): in
+numpy, with a pass over memory per operation, the draws were half of the Monte Carlo's time;
+compiled, the same bits take 7-8 times less CPU (187,000 nodes x 4,096 worlds: 0.09 CPU
+seconds instead of 0.64-0.72).
 """
 
 from __future__ import annotations
@@ -29,14 +30,15 @@ import numpy as np
 from numpy.typing import NDArray
 
 from panacea.risk.attack_graph import AttackGraph
+from panacea.risk.compiled import compiled
 
 ALL = np.uint64(0xFFFFFFFFFFFFFFFF)
+_ZERO = np.uint64(0)
 DIGITS = 16
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2 = np.uint64(0x94D049BB133111EB)
-EAGER = 9  # digits drawn for every word; later ones only for words not yet decided
-_CHUNK_WORDS = 1 << 17  # words drawn together (1 MiB): the temporaries stay in the cache
+_CHUNK_WORDS = 1 << 17  # words drawn together: a share of the work for one thread
 _SHIFTS = (np.uint64(30), np.uint64(27), np.uint64(31))
 
 
@@ -98,7 +100,8 @@ def bernoulli_words(
 
     With ``columns``, only those words of each row (the same values as in the full draw).
     With ``out`` and ``rows``, draw i goes to ``out[rows[i]]`` (no intermediate copy) and
-    ``out`` is returned. Chunks of rows are drawn on a few threads (numpy releases the GIL).
+    ``out`` is returned. Chunks of rows are drawn on a few threads (the compiled comparison
+    releases the GIL).
     """
     chosen = np.arange(words, dtype=np.uint64)[columns or slice(None)]
     width = chosen.size
@@ -115,9 +118,7 @@ def bernoulli_words(
 
     def chunk(lo: int) -> None:
         part = slice(lo, lo + chunk_rows)
-        result = _compare(keys[part], q[part], steps)
-        result[q[part] >= 65536] = ALL
-        target[rows[part]] = result
+        target[rows[part]] = _compare(keys[part], q[part], steps)
 
     starts = range(0, keys.size, chunk_rows)
     if len(starts) < 2:
@@ -128,59 +129,41 @@ def bernoulli_words(
     return out
 
 
-def _compare(
+def _words(
     keys: NDArray[np.uint64], q: NDArray[np.int64], steps: NDArray[np.uint64]
-) -> NDArray[np.uint64]:
-    """Bits of u < q per world (see the module's docstring): ``EAGER`` digits for all words,
-    then the words with undecided worlds only, until none is left."""
-    n, width = q.size, steps.shape[1]
-    result = np.zeros((n, width), dtype=np.uint64)
-    undecided = np.full((n, width), ALL, dtype=np.uint64)
-    word = np.empty((n, width), dtype=np.uint64)
-    spare = np.empty((n, width), dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        for i in range(EAGER):
-            np.add(keys[:, None], steps[i], out=word)
-            _splitmix(word, spare)
-            _decide(word, _digit_mask(q, i)[:, None], undecided, result)
-        flat_result, flat_undecided = result.reshape(-1), undecided.reshape(-1)
-        where = np.flatnonzero(flat_undecided)
-        row, column = np.divmod(where, width)
-        key, bits = keys[row], q[row]
-        found, left = flat_result[where], flat_undecided[where]
-        for i in range(EAGER, DIGITS):
-            if not where.size:
+) -> NDArray[np.uint64]:  # pragma: no cover  (run compiled; a test also runs it plain)
+    """Bits of u < q per world (see the module's docstring), for each node (``keys``, ``q``)
+    and word (a column of ``steps``, the stream positions of its 16 digits). Digit by digit,
+    all the words of a node at once (an inner loop without branches, which the compiler
+    vectorises: three times faster than word by word, although words decided early are
+    computed on), until every world of the node is decided."""
+    width = steps.shape[1]
+    out = np.zeros((keys.size, width), dtype=np.uint64)
+    undecided = np.empty(width, dtype=np.uint64)
+    for row in range(keys.size):
+        if q[row] >= 65536:
+            out[row, :] = ALL
+            continue
+        result = out[row]
+        undecided[:] = ALL
+        for i in range(DIGITS):
+            mask = ALL if (q[row] >> (DIGITS - 1 - i)) & 1 else _ZERO
+            left = _ZERO
+            for column in range(width):
+                z = keys[row] + steps[i, column]
+                z = (z ^ (z >> _SHIFTS[0])) * _MIX1
+                z = (z ^ (z >> _SHIFTS[1])) * _MIX2
+                z ^= z >> _SHIFTS[2]
+                decided = (z ^ mask) & undecided[column]
+                undecided[column] ^= decided
+                result[column] |= decided & mask
+                left |= undecided[column]
+            if left == _ZERO:
                 break
-            drawn = key + steps[i][column]
-            _splitmix(drawn)
-            _decide(drawn, _digit_mask(bits, i), left, found)
-            done = left == 0
-            flat_result[where[done]] = found[done]
-            keep = ~done
-            where, column, key, bits = where[keep], column[keep], key[keep], bits[keep]
-            found, left = found[keep], left[keep]
-        flat_result[where] = found  # u = q in these worlds: 0, as found holds there
-    return result
+    return out
 
 
-def _digit_mask(q: NDArray[np.int64], i: int) -> NDArray[np.uint64]:
-    """All ones where digit i (from the most significant of 16) of q is 1, else zero."""
-    return np.where((q >> (DIGITS - 1 - i)) & 1 == 1, ALL, np.uint64(0))
-
-
-def _decide(
-    word: NDArray[np.uint64],
-    mask: NDArray[np.uint64],
-    undecided: NDArray[np.uint64],
-    result: NDArray[np.uint64],
-) -> None:
-    """One digit: undecided worlds where the random digit differs from q's are decided now,
-    as 1 where q's digit is 1 (u < q). ``word`` is used up; the others change in place."""
-    word ^= mask
-    word &= undecided
-    undecided ^= word
-    word &= mask
-    result |= word
+_compare = compiled(_words)
 
 
 @cache

@@ -36,6 +36,7 @@ from panacea.risk.layout import (
     reduced_pending,
 )
 from panacea.risk.ranks import TOP, Ranks
+from panacea.risk.sweep import Sweep, least_fixed_point
 
 MAX_PASSES = 10_000
 # entries less likely than this come last in the sweep's order (``levels``)
@@ -229,6 +230,9 @@ def fixed_point(
     Returns the packed states (nodes x words) and the number of passes it took.
     """
     shape = structure(graph)
+    if start is None and ranks is None:  # from nothing: compiled, the same states
+        children = (shape.child_indptr, shape.children)
+        return least_fixed_point(graph, sweep_of(graph, shape), children, coins, MAX_PASSES)
     random = graph.probability < 1.0
     pending = np.zeros(graph.size, dtype=bool)
     if start is None:
@@ -242,6 +246,17 @@ def fixed_point(
         pending[shape.entries] = False
     log = None if ranks is None else _RankLog(ranks, exact=start is None)
     return state, _solve(graph, shape, coins, random, state, pending, log)
+
+
+def sweep_of(graph: AttackGraph, shape: Structure) -> Sweep:
+    """The compiled solver's order of the graph's nodes (see ``sweep.Sweep``), cached on it."""
+    cached = graph.cache.get("sweep")
+    if isinstance(cached, Sweep):
+        return cached
+    childless = np.diff(shape.child_indptr) == 0
+    result = Sweep.of(shape.level, shape.entries, childless)
+    graph.cache["sweep"] = result
+    return result
 
 
 def _solve(
