@@ -92,11 +92,12 @@ def _reference_bits(key: int, q: int, words: int) -> np.ndarray:
     return np.packbits(bits, bitorder="little").view(np.uint64)
 
 
+@pytest.mark.parametrize("words", [1, 6])
 @pytest.mark.parametrize("compiled", [True, False])
-def test_bits_are_u_below_q(compiled: bool, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Reading digits only until a word is decided gives the bits of the plain comparison,
+def test_bits_are_u_below_q(compiled: bool, words: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reading digits only until the node is decided gives the bits of the plain comparison,
     including worlds where u equals q on all 16 digits (q = 1, 65,535); compiled or run as
-    plain Python."""
+    plain Python; into rows of a given array too."""
     if not compiled:
 
         def plain(*args: np.ndarray) -> np.ndarray:
@@ -106,13 +107,16 @@ def test_bits_are_u_below_q(compiled: bool, monkeypatch: pytest.MonkeyPatch) -> 
         monkeypatch.setattr("panacea.risk.draws._compare", plain)
     qs = [0, 1, 2, 3, 255, 256, 32768, 40000, 65534, 65535, 65536]
     keys = label_keys([f"q-{q}" for q in qs], 3)
-    words = 6
     drawn = bernoulli_words(keys, np.array(qs) / 65536, words)
-    part = bernoulli_words(keys, np.array(qs) / 65536, words, columns=slice(2, 5))
+    part = bernoulli_words(keys, np.array(qs) / 65536, words, columns=slice(words // 2, words))
+    rows = np.arange(len(qs))[::-1] * 2  # into every other row, in reverse
+    into = np.zeros((2 * len(qs), words), dtype=np.uint64)
+    bernoulli_words(keys, np.array(qs) / 65536, words, out=into, rows=rows)
     for i, q in enumerate(qs):
         expected = _reference_bits(int(keys[i]), q, words)
         assert np.array_equal(drawn[i], expected), q
-        assert np.array_equal(part[i], expected[2:5]), q
+        assert np.array_equal(part[i], expected[words // 2 :]), q
+        assert np.array_equal(into[rows[i]], expected), q
 
 
 def test_worlds_of_one_node_are_independent() -> None:

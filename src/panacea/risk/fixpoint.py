@@ -8,7 +8,10 @@ visit nodes by level (the round in which they first hold when every action succe
 level's OR and AND nodes grouped by degree so that each group is one vectorised reduction;
 nodes that cannot hold even when every action succeeds are never visited (they stay 0 in every
 world), and nodes with no children are evaluated once, after everything else has settled. The
-result is the least fixed point whatever the order; the order only sets the work.
+result is the least fixed point whatever the order; the order only sets the work. From nothing
+(no start state, no ranks), the same sweep runs compiled, node by node (``sweep.py``): the
+states are the same, and fewer CPU seconds; this vectorised solver serves the dynamic engine,
+which records ranks and continues from a state.
 """
 
 from __future__ import annotations
@@ -42,8 +45,8 @@ MAX_PASSES = 10_000
 # entries less likely than this come last in the sweep's order (``levels``)
 _LIKELY_ENTRY = 0.5
 T = TypeVar("T")
-# Worlds are independent, so shares of the words are solved on threads of their own (numpy
-# releases the GIL in the big gathers and reductions).
+# Worlds are independent, so shares of the words are solved on threads of their own (the
+# compiled sweep releases the GIL; numpy does in the big gathers and reductions).
 _THREADS = min(2, os.cpu_count() or 1)
 
 

@@ -19,7 +19,7 @@ from panacea.risk.attack_graph import AttackGraph
 from panacea.risk.draws import draw, random_keys
 from panacea.risk.errors import RiskModelError
 from panacea.risk.evidence import pin
-from panacea.risk.fixpoint import fixed_point, over_shares, popcount, structure
+from panacea.risk.fixpoint import fixed_point, over_shares, popcount, structure, sweep_of
 
 MAX_EXACT_ACTIONS = 22
 
@@ -53,7 +53,7 @@ def simulate(
     if pinned:
         graph = pin(graph, pinned)
     words = -(-trials // 64)
-    structure(graph)  # computed once, before the threads share it
+    sweep_of(graph, structure(graph))  # computed once, before the threads share them
     keys = random_keys(graph, seed)
 
     def solve(columns: slice) -> tuple[NDArray[np.int64], int]:

@@ -26,7 +26,6 @@ from panacea.risk.errors import RiskModelError
 _ALL = np.uint64(0xFFFFFFFFFFFFFFFF)
 _ZERO = np.uint64(0)
 _ONE = np.uint64(1)
-_OR, _AND = int(Gate.OR), int(Gate.AND)
 
 
 @dataclass(frozen=True)
@@ -67,7 +66,8 @@ def least_fixed_point(
         sweep.tail,
         graph.indptr,
         graph.parents,
-        graph.gate,
+        graph.gate == Gate.OR,  # (arrays, not Gate's values: those would be frozen into the
+        graph.gate == Gate.AND,  # cached machine code, which only sweep.py's changes renew)
         graph.need,
         graph.probability < 1.0,
         graph.need == 0,
@@ -86,7 +86,8 @@ def _solve_plain(
     tail: NDArray[np.int64],
     indptr: NDArray[np.int64],
     parents: NDArray[np.int32],
-    gate: NDArray[np.int8],
+    is_or: NDArray[np.bool_],
+    is_and: NDArray[np.bool_],
     need: NDArray[np.int32],
     random: NDArray[np.bool_],
     entries: NDArray[np.bool_],
@@ -117,11 +118,11 @@ def _solve_plain(
                 continue
             pending[node] = False
             first, end = indptr[node], indptr[node + 1]
-            if gate[node] == _OR:
+            if is_or[node]:
                 new[:] = _ZERO
                 for i in range(first, end):
                     new |= state[parents[i]]
-            elif gate[node] == _AND:
+            elif is_and[node]:
                 new[:] = _ALL
                 for i in range(first, end):
                     new &= state[parents[i]]
