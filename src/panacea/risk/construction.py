@@ -81,6 +81,8 @@ class Construction:
         self._ids_sorted = ids[self._ids_order]
         self._access = np.full(len(inputs.assets), -1, dtype=np.int64)  # access node by row
         self.human = np.full(len(inputs.assets), -1, dtype=np.int64)  # human node by row
+        self.names_by_row = [a.name for a in inputs.assets]
+        self.edr_by_row = np.fromiter(("edr" in a.controls for a in inputs.assets), bool)
         self.privilege: dict[str, NDArray[np.int64]] = {}
         # the hot lookups by ids, so that the builder formats a label once per node
         self._nodes: dict[tuple[object, ...], int] = {}
@@ -181,14 +183,13 @@ class Construction:
         """Some port through which an account of ``level`` can log on to the asset (for a
         VPN, any exposed port), for each (asset, level) pair (pairs distinct); None if none."""
         made: list[int | None] = [None] * len(assets)
-        todo: dict[str, list[int]] = defaultdict(list)
-        for i, (asset, level) in enumerate(zip(assets, levels, strict=True)):
-            record = self.assets[asset]
-            if record.remote_access_zone is not None and record.zone is not None:
-                made[i] = self.exposed(asset)
-            else:
-                todo[level].append(i)
-        for level, chosen in todo.items():
+        rows = self.rows(assets)
+        gateway = (self.remote_access_of_row[rows] >= 0) & (self.zone_of_row[rows] >= 0)
+        for i in np.flatnonzero(gateway).tolist():
+            made[i] = self.exposed(assets[i])
+        wanted = np.asarray(levels)
+        for level in dict.fromkeys(wanted[~gateway].tolist()):  # in order of first mention
+            chosen = np.flatnonzero(~gateway & (wanted == level)).tolist()
             usable = ADMIN_LOGON_PORTS if level == "admin" else USER_LOGON_PORTS
             found = self._port_nodes([assets[i] for i in chosen], f"logon_port:{level}", usable)
             for i, node in zip(chosen, found.tolist(), strict=True):

@@ -78,10 +78,10 @@ def _harvests(
     c: Construction, owner: list[int], asset: list[int], chance: NDArray[np.float64]
 ) -> range:
     """One harvest action per (account, asset) pair, lowered by EDR on the asset."""
-    records = [c.assets[a] for a in asset]
-    labels = [f"harvest:{c.account_names[o]}:{r.name}" for o, r in zip(owner, records, strict=True)]
-    edr = np.fromiter(("edr" in r.controls for r in records), bool, len(records))
-    chances = chance * np.where(edr, c.params.edr_factor, 1.0)
+    rows = c.rows(asset)
+    on, accounts = c.names_by_row, c.account_names
+    labels = [f"harvest:{accounts[o]}:{on[r]}" for o, r in zip(owner, rows.tolist(), strict=True)]
+    chances = chance * np.where(c.edr_by_row[rows], c.params.edr_factor, 1.0)
     return c.b.fresh(labels, NodeKind.HARVEST, Gate.AND, chances, asset)
 
 
@@ -110,10 +110,11 @@ def _logon_actions(
     params = c.params
     names = [accounts[owner[i]].name for i in chosen.tolist()]
     where = [asset[i] for i in chosen.tolist()]
-    labels = [f"logon:{n}:{c.assets[a].name}" for n, a in zip(names, where, strict=True)]
+    rows = c.rows(where)
+    on = c.names_by_row
+    labels = [f"logon:{n}:{on[r]}" for n, r in zip(names, rows.tolist(), strict=True)]
     mfa = np.fromiter((accounts[owner[i]].mfa for i in chosen.tolist()), bool, chosen.size)
     chances = params.logon_probability * np.where(mfa, params.mfa_factor, 1.0)
-    rows = c.rows(where)
     target = np.where(admin[chosen], c.privilege["admin"][rows], c.privilege["user"][rows])
     opens = c.remote_access_of_row[rows]
     for i in np.flatnonzero(opens >= 0).tolist():  # a VPN: a foothold in the zone it opens on
