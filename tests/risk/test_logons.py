@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import pytest
 
-from panacea.risk.attack_graph import AttackGraph, Gate, GraphBuilder, NodeKind
-from panacea.risk.construction import build_attack_graph
+from panacea.risk.attack_graph import AttackGraph, Gate, GraphBuilder, LabelIndex, NodeKind
+from panacea.risk.construction import build_attack_graph, labels_unique
 from panacea.risk.errors import RiskModelError
-from panacea.risk.inputs import PlacementRecord
+from panacea.risk.inputs import AccountRecord, PlacementRecord, RiskInputs
 from panacea.risk.parameters import RiskParameters
 from tests.risk.graph_strategies import labels_around
 from tests.risk.test_mitigation import tiny
@@ -85,3 +86,58 @@ def test_names_that_collide_in_a_label_are_refused_by_name() -> None:
         )
     assert builder.size == 1
     assert not builder.has("harvest:y:db")
+
+
+def test_names_with_a_colon_that_collide_are_refused_when_building() -> None:
+    """Account ``x:ws`` on asset ``ws`` and account ``x`` on asset ``ws:ws``: the construction
+    checks its labels at once (names with ':'), and refuses the model by name."""
+    base = tiny()
+    assets = (
+        *base.assets,
+        dataclasses.replace(base.assets[3], id=9, name="ws:ws"),
+    )
+    accounts = (
+        *base.accounts,
+        AccountRecord(8, "x:ws", "user", mfa=False),
+        AccountRecord(9, "x", "user", mfa=False),
+    )
+    logons = (PlacementRecord(8, 4, None, "user"), PlacementRecord(9, 9, None, "user"))
+    inputs = dataclasses.replace(base, assets=assets, accounts=accounts, logons=logons)
+    assert not labels_unique(inputs)
+    with pytest.raises(RiskModelError, match="would be called 'harvest:x:ws:ws'"):
+        build_attack_graph(inputs, PARAMS)
+
+
+@pytest.mark.parametrize("inputs", [tiny(), dataclasses.replace(tiny(), logons=())])
+def test_labels_indexed_later_give_the_graph_indexed_at_once(
+    inputs: RiskInputs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Names without ':' used once each: the labels made in bulk are indexed when first read;
+    the graph and its index are those of a builder that checks every label at once."""
+    assert labels_unique(inputs)
+    later = build_attack_graph(inputs, PARAMS).graph
+    assert isinstance(later.index, LabelIndex)
+    monkeypatch.setattr("panacea.risk.construction.labels_unique", lambda _inputs: False)
+    at_once = build_attack_graph(inputs, PARAMS).graph
+    assert isinstance(at_once.index, dict)
+    assert later.labels == at_once.labels
+    assert np.array_equal(later.parents, at_once.parents)
+    assert dict(later.index) == at_once.index
+    assert all(later.index[label] == i for i, label in enumerate(later.labels))
+    assert later.index.get("nothing") is None
+    assert "nothing" not in later.index
+
+
+def test_a_bulk_label_is_found_before_the_graph_is_built() -> None:
+    builder = GraphBuilder(bulk_labels_unique=True)
+    builder.fresh(["cia:C:a", "cia:C:b"], NodeKind.CIA_LOSS, Gate.OR, [1.0, 1.0], [1, 2])
+    assert builder.node("net:z", NodeKind.NETWORK) == 2
+    assert builder.index_of("cia:C:b") == 1
+    assert builder.has("cia:C:a")
+    assert builder.index_of("cia:C:c") == -1
+
+
+def test_a_broken_promise_of_distinct_labels_is_an_internal_error() -> None:
+    index = LabelIndex(("cia:C:a", "cia:C:a"))
+    with pytest.raises(RiskModelError, match="internal: two nodes"):
+        index.get("cia:C:a")

@@ -9,7 +9,7 @@ the least fixed point, which every algorithm here computes.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
@@ -102,7 +102,7 @@ class AttackGraph:
     exploits: Members
     cve_of: dict[int, str] = field(default_factory=dict)  # an exploit's likeliest CVE
     entry_of: dict[int, str] = field(default_factory=dict)
-    index: dict[str, int] = field(default_factory=dict)
+    index: Mapping[str, int] = field(default_factory=dict)  # label -> node
     # derived from the shape (gate, need, indptr, parents) by the solvers, computed once
     cache: dict[str, object] = field(default_factory=dict, init=False, compare=False, repr=False)
 
@@ -142,11 +142,56 @@ class AttackGraph:
         return self.index[label]
 
 
-class GraphBuilder:
-    """Collects nodes by label (idempotent) and edges, then freezes them into an AttackGraph."""
+class LabelIndex(Mapping[str, int]):
+    """Label -> node of a graph whose labels are known to be distinct, made on first use.
 
-    def __init__(self) -> None:
+    An assessment never looks a node up by label; the engine and the planners do. Hashing
+    the labels of 340,000 nodes into a dict is a fifth of building the graph, so it waits
+    until then.
+    """
+
+    def __init__(self, labels: tuple[str, ...]) -> None:
+        self._labels = labels
+        self._index: dict[str, int] | None = None
+
+    def _made(self) -> dict[str, int]:
+        if self._index is None:  # (two threads may both make it: the same dict)
+            index = dict(zip(self._labels, range(len(self._labels)), strict=True))
+            if len(index) < len(self._labels):
+                raise RiskModelError("internal: two nodes of the attack graph share a label")
+            self._index = index
+        return self._index
+
+    def __getitem__(self, label: str) -> int:
+        return self._made()[label]
+
+    def get(self, label: str, default: Any = None) -> Any:
+        return self._made().get(label, default)
+
+    def __contains__(self, label: object) -> bool:
+        return label in self._made()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._made())
+
+    def __len__(self) -> int:
+        return len(self._labels)
+
+
+class GraphBuilder:
+    """Collects nodes by label (idempotent) and edges, then freezes them into an AttackGraph.
+
+    ``bulk_labels_unique``: the caller guarantees that the labels it gives ``fresh`` are
+    new, and distinct from those of ``node`` (the construction does where no asset or account
+    name holds a ':' or is used twice, see ``construction.labels_unique``). Those labels then
+    enter the label index only when one is looked up, or when the graph's index is first read
+    (``LabelIndex``), instead of each at once.
+    """
+
+    def __init__(self, *, bulk_labels_unique: bool = False) -> None:
         self._index: dict[str, int] = {}
+        self._bulk_labels_unique = bulk_labels_unique
+        self._unindexed: list[range] = []  # labels of ``fresh`` not in the index yet
         self._labels: list[str] = []
         # per node: kind, gate, need, probability, asset; nodes made one by one are gathered
         # in lists, those made in bulk kept as arrays, in order of creation
@@ -203,20 +248,10 @@ class GraphBuilder:
         it had.
         """
         first = len(self._labels)
-        # every label so far has its own entry: the index grows by fewer than ``labels`` only
-        # if one of them was taken
-        self._index.update(zip(labels, range(first, first + len(labels)), strict=True))
-        if len(self._index) < first + len(labels):
-            self._index = dict(zip(self._labels, range(first), strict=True))  # as it was
-            seen = set(self._labels)
-            for label in labels:  # the first label taken before, or twice
-                if label in seen:
-                    break
-                seen.add(label)
-            raise RiskModelError(
-                f"two nodes of the attack graph would be called {label!r}: names that contain "
-                "':' can collide (rename the asset or account)"
-            )
+        if self._bulk_labels_unique:
+            self._unindexed.append(range(first, first + len(labels)))
+        else:
+            self._add_to_index(labels, first)
         self._labels.extend(labels)
         self._flush()
         k = len(labels)
@@ -230,6 +265,32 @@ class GraphBuilder:
             )
         )
         return range(first, len(self._labels))
+
+    def _add_to_index(self, labels: Sequence[str], first: int) -> None:
+        """Index ``labels`` as nodes ``first``, ``first + 1``...; RiskModelError (keeping the
+        index as it was) if one of them is taken or given twice."""
+        before = len(self._index)
+        # every label indexed so far has its own entry: the index grows by fewer than
+        # ``labels`` only if one of them was taken
+        self._index.update(zip(labels, range(first, first + len(labels)), strict=True))
+        if len(self._index) < before + len(labels):
+            earlier = self._labels[:first]
+            self._index = dict(zip(earlier, range(first), strict=True))  # as it was
+            seen = set(earlier)
+            for label in labels:  # the first label taken before, or twice
+                if label in seen:
+                    break
+                seen.add(label)
+            raise RiskModelError(
+                f"two nodes of the attack graph would be called {label!r}: names that contain "
+                "':' can collide (rename the asset or account)"
+            )
+
+    def _index_all(self) -> None:
+        """Put the labels of ``fresh`` not yet indexed into the index."""
+        for made in self._unindexed:
+            self._add_to_index(self._labels[made.start : made.stop], made.start)
+        self._unindexed = []
 
     def members(self, members: Members) -> None:
         """Record the findings of the exploit nodes (all of them, made in one go)."""
@@ -256,11 +317,15 @@ class GraphBuilder:
             self._singles = ([], [], [], [], [])
 
     def has(self, label: str) -> bool:
-        return label in self._index
+        return self.index_of(label) >= 0
 
     def index_of(self, label: str) -> int:
         """The index of node ``label``, -1 if there is none."""
-        return self._index.get(label, -1)
+        found = self._index.get(label, -1)
+        if found < 0 and self._unindexed:
+            self._index_all()
+            found = self._index.get(label, -1)
+        return found
 
     def edge(self, parent: int, child: int) -> None:
         """``parent`` is one of the conditions of ``child``."""
@@ -282,6 +347,7 @@ class GraphBuilder:
 
         A node other than an entry that ended up with no parents can never hold (need 1).
         """
+        labels = tuple(self._labels)
         size = len(self._labels)
         chunks = [
             (
@@ -309,10 +375,11 @@ class GraphBuilder:
             probability=probability.astype(np.float64, copy=False),
             indptr=indptr,
             parents=flat,
-            labels=tuple(self._labels),
+            labels=labels,
             asset_of=asset.astype(np.int64, copy=False),
             exploits=self._members,
             cve_of=dict(self.cve_of),
             entry_of=dict(self.entry_of),
-            index=self._index,  # (the builder is not used after it froze its graph)
+            # (the builder is not used after it froze its graph)
+            index=LabelIndex(labels) if self._unindexed else self._index,
         )

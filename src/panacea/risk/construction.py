@@ -57,7 +57,7 @@ class Construction:
         self.inputs = inputs
         self.params = params
         self.entries = entries
-        self.b = GraphBuilder()
+        self.b = GraphBuilder(bulk_labels_unique=labels_unique(inputs))
         self.assets = {a.id: a for a in inputs.assets}
         self.zones = {z.id: z for z in inputs.zones}
         self.assets_in_zone: dict[int, list[int]] = defaultdict(list)
@@ -384,6 +384,19 @@ class Construction:
         for letter in needs:
             self.b.edge(self.cia(asset, letter), node)
         return node
+
+
+def labels_unique(inputs: RiskInputs) -> bool:
+    """Whether the labels of the nodes made in bulk are distinct by construction: no asset or
+    account name is used twice or holds a ':'. Each such label is a kind of its own (its first
+    field: code_exec, cia, access, exposed, exposed_os, logon_port, human, phish, harvest,
+    logon, exploit; none of them a kind of the nodes made one by one) followed by names of one
+    asset (and of one account, for logons and harvests) and words of a fixed vocabulary, and
+    each kind makes one node per asset (account and asset, way in) at most."""
+    for names in ([a.name for a in inputs.assets], [a.name for a in inputs.accounts]):
+        if len(set(names)) < len(names) or any(":" in name for name in names):
+            return False
+    return True
 
 
 def build_attack_graph(
