@@ -10,7 +10,13 @@ import pytest
 from panacea.risk.attack_graph import AttackGraph, Gate, GraphBuilder, LabelIndex, NodeKind
 from panacea.risk.construction import build_attack_graph, labels_unique
 from panacea.risk.errors import RiskModelError
-from panacea.risk.inputs import AccountRecord, PlacementRecord, RiskInputs
+from panacea.risk.inputs import (
+    AccountRecord,
+    EndpointRecord,
+    FindingRecord,
+    PlacementRecord,
+    RiskInputs,
+)
 from panacea.risk.parameters import RiskParameters
 from tests.risk.graph_strategies import labels_around
 from tests.risk.test_mitigation import tiny
@@ -141,3 +147,20 @@ def test_a_broken_promise_of_distinct_labels_is_an_internal_error() -> None:
     index = LabelIndex(("cia:C:a", "cia:C:a"))
     with pytest.raises(RiskModelError, match="internal: two nodes"):
         index.get("cia:C:a")
+
+
+def test_a_protocol_with_a_colon_gets_exploits_of_their_own_checked_at_once() -> None:
+    """web's port 443 twice, over 'tcp' and 'x:tcp', a flaw on each: two actions, named by
+    protocol and port (not read back from a label), and labels checked as they are made."""
+    base = tiny()
+    inputs = dataclasses.replace(
+        base,
+        endpoints=(*base.endpoints, EndpointRecord(8, 1, 443, "x:tcp")),
+        findings=(*base.findings, FindingRecord(7, 1, 8, None, "CVE-0001", "confirmed")),
+    )
+    assert not labels_unique(inputs)
+    graph = build_attack_graph(inputs, PARAMS).graph
+    assert isinstance(graph.index, dict)
+    assert len(set(graph.labels)) == len(graph.labels)
+    ways = {graph.labels[graph.exploits.node_of_finding()[f]] for f in (1, 7)}
+    assert ways == {"exploit:web:port:tcp/443:admin", "exploit:web:port:x:tcp/443:admin"}

@@ -388,15 +388,16 @@ class Construction:
 
 def labels_unique(inputs: RiskInputs) -> bool:
     """Whether the labels of the nodes made in bulk are distinct by construction: no asset or
-    account name is used twice or holds a ':'. Each such label is a kind of its own (its first
-    field: code_exec, cia, access, exposed, exposed_os, logon_port, human, phish, harvest,
-    logon, exploit; none of them a kind of the nodes made one by one) followed by names of one
-    asset (and of one account, for logons and harvests) and words of a fixed vocabulary, and
-    each kind makes one node per asset (account and asset, way in) at most."""
+    account name is used twice or holds a ':', and no endpoint's protocol holds one. Each such
+    label is a kind of its own (its first field: code_exec, cia, access, exposed, exposed_os,
+    logon_port, human, phish, harvest, logon, exploit; none of them a kind of the nodes made
+    one by one) followed by the names of one asset (and of one account, for logons and
+    harvests), words of a fixed vocabulary and, for an exploit through a port, its protocol
+    and number; each kind makes one node per asset (account and asset, way in) at most."""
     for names in ([a.name for a in inputs.assets], [a.name for a in inputs.accounts]):
         if len(set(names)) < len(names) or any(":" in name for name in names):
             return False
-    return True
+    return not any(":" in protocol for protocol in {e.protocol for e in inputs.endpoints})
 
 
 def build_attack_graph(
