@@ -156,7 +156,8 @@ def test_evidence_of_compromise_raises_downstream(inputs: RiskInputs) -> None:
 
 def test_kev_flag_raises_and_lowers(inputs: RiskInputs) -> None:
     engine = RiskEngine(inputs, OPTIONS)
-    node = next(n for n, cve in engine.graph.cve_of.items() if cve == "CVE-2022-2119")
+    finding = next(f.id for f in inputs.findings if f.cve == "CVE-2022-2119")
+    node = engine.graph.exploits.node_of_finding()[finding]
     base = float(engine.graph.probability[node])
     engine.apply(KevChanged("CVE-2022-2119", kev=True))
     assert float(engine.graph.probability[node]) > base

@@ -80,6 +80,15 @@ class Members:
         """The findings of exploit ``node``, by ascending id (none for other nodes)."""
         return self.findings[self.span(node)]
 
+    def lead(self, node: int) -> int | None:
+        """Exploit ``node``'s likeliest finding (of equally likely ones, the lowest id), whose
+        CVE names the action; None for a node that is no exploit."""
+        span = self.span(node)
+        if span.stop == span.start:
+            return None
+        chances = self.chances[span]
+        return int(self.findings[span][int(np.argmax(chances))])  # (the first of the best)
+
     def node_of_finding(self) -> dict[int, int]:
         """Finding id -> its exploit node."""
         owners = np.repeat(self.nodes, np.diff(self.indptr))
@@ -97,10 +106,9 @@ class AttackGraph:
     indptr: NDArray[np.int64]
     parents: NDArray[np.int32]
     labels: tuple[str, ...]
-    # node -> (asset id, findings, cve, account...) for explanations
+    # node -> (asset id, findings, account...) for explanations
     asset_of: NDArray[np.int64]
     exploits: Members
-    cve_of: dict[int, str] = field(default_factory=dict)  # an exploit's likeliest CVE
     entry_of: dict[int, str] = field(default_factory=dict)
     index: Mapping[str, int] = field(default_factory=dict)  # label -> node
     # derived from the shape (gate, need, indptr, parents) by the solvers, computed once
@@ -130,7 +138,6 @@ class AttackGraph:
             self.labels,
             self.asset_of,
             self.exploits,
-            self.cve_of,
             self.entry_of,
             self.index,
         )
@@ -202,7 +209,6 @@ class GraphBuilder:
         self._edge_parent: list[int] = []
         self._edge_child: list[int] = []
         self._edge_chunks: list[tuple[NDArray[np.int64], NDArray[np.int64]]] = []  # in bulk
-        self.cve_of: dict[int, str] = {}
         self.entry_of: dict[int, str] = {}
 
     def node(
@@ -378,7 +384,6 @@ class GraphBuilder:
             labels=labels,
             asset_of=asset.astype(np.int64, copy=False),
             exploits=self._members,
-            cve_of=dict(self.cve_of),
             entry_of=dict(self.entry_of),
             # (the builder is not used after it froze its graph)
             index=LabelIndex(labels) if self._unindexed else self._index,

@@ -216,7 +216,6 @@ def apply_edit(graph: AttackGraph, edit: GraphEdit) -> AttackGraph:
         graph.labels,
         graph.asset_of,
         graph.exploits,
-        graph.cve_of,
         graph.entry_of,
         graph.index,
     )

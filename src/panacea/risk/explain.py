@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
 from panacea.risk.attack_graph import AttackGraph, NodeKind
-from panacea.risk.inputs import EvidenceRecord, FindingRecord, IntelRecord, RiskInputs
+from panacea.risk.inputs import EvidenceRecord, IntelRecord, RiskInputs
 from panacea.risk.paths import Scenario
 
 _ACTIONS = {
@@ -68,10 +66,11 @@ class Explainer:
         kind = NodeKind(int(g.kind[node]))
         asset_id = int(g.asset_of[node]) if g.asset_of[node] >= 0 else None
         asset = self.assets.get(asset_id) if asset_id is not None else None
-        cve = g.cve_of.get(node)
+        lead = g.exploits.lead(node)
+        cve = None if lead is None else self.findings[lead].cve
         parts = g.labels[node].split(":")
         account = parts[1] if kind in {NodeKind.LOGON, NodeKind.HARVEST} else None
-        evidence = self._evidence(node, kind)
+        evidence = self._evidence(lead)
         p = float(g.probability[node])
         reported = self.reported.get(asset_id, []) if asset_id is not None else []
         if kind is NodeKind.CODE_EXEC_USER and reported and g.need[node] == 0:
@@ -87,7 +86,7 @@ class Explainer:
                 evidence,
                 f"{asset} reported compromised ({evidence})",
             )
-        others = self._other_cves(node, cve) if kind is NodeKind.EXPLOIT else ()
+        others = self._other_cves(node, cve) if lead is not None else ()
         if others:
             named = ", ".join(others[:_NAMED_OTHERS])
             more = len(others) - _NAMED_OTHERS
@@ -109,22 +108,12 @@ class Explainer:
         cves = [self.findings[f].cve for f in self.graph.exploits.of(node).tolist()]
         return tuple(c for c in dict.fromkeys(cves) if c != cve)
 
-    def _lead(self, node: int) -> FindingRecord | None:
-        """The exploit's likeliest finding (the lowest id of those), whose CVE names it."""
-        members = self.graph.exploits
-        span = members.span(node)
-        if span.stop == span.start:
-            return None
-        chances = members.chances[span]
-        likeliest = int(np.flatnonzero(chances == chances.max())[0])  # (findings by id)
-        return self.findings.get(int(members.findings[span][likeliest]))
-
-    def _evidence(self, node: int, kind: NodeKind) -> str:
-        if kind is not NodeKind.EXPLOIT:
+    def _evidence(self, lead: int | None) -> str:
+        """What backs a step: for an exploit, its ``lead`` finding (with KEV, EPSS and shared
+        reports of its CVE); otherwise the model."""
+        if lead is None:
             return "model"
-        finding = self._lead(node)
-        if finding is None:
-            return "model"
+        finding = self.findings[lead]
         notes = [f"{finding.confidence} finding #{finding.id}"]
         vuln = self.vulnerabilities.get(finding.cve)
         if vuln is not None and vuln.kev:
