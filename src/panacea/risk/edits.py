@@ -21,7 +21,7 @@ from panacea.risk.attack_graph import AttackGraph, Gate, NodeKind
 from panacea.risk.construction import BuiltGraph
 from panacea.risk.distinct import distinct
 from panacea.risk.effects import Effects
-from panacea.risk.exploits import either, exploit_probability
+from panacea.risk.exploits import exploit_probability, one_of
 from panacea.risk.inputs import RiskInputs
 from panacea.risk.mitigation import CONTROL_OF, Mitigation, apply
 from panacea.risk.parameters import RiskParameters
@@ -88,7 +88,7 @@ def _fewer_findings(graph: AttackGraph, effects: Effects) -> Iterator[tuple[int,
         for i in frozenset.union(*removal.clauses) - frozenset.intersection(*removal.clauses):
             left = np.array([i not in clause for clause in removal.clauses])
             rest = chances[left]
-            yield removal.node, i, float(either(rest, np.array([rest.size]))[0])
+            yield removal.node, i, one_of(rest)
 
 
 class _ProbabilityChanges:
@@ -135,7 +135,7 @@ class _ProbabilityChanges:
                         for finding in map(self.findings.__getitem__, members.of(node).tolist())
                     ]
                 )
-                p = float(either(chances, np.array([chances.size]))[0])
+                p = one_of(chances)
                 if p != self.graph.probability[node]:
                     out[node] = p
             phish = self.graph.index.get(f"phish:{self.assets[asset_id].name}")

@@ -29,7 +29,7 @@ from panacea.risk.distinct import distinct
 from panacea.risk.draws import draw, draw_rows
 from panacea.risk.errors import RiskModelError
 from panacea.risk.evidence import pin
-from panacea.risk.exploits import either, exploit_probabilities
+from panacea.risk.exploits import exploit_probabilities, one_of
 from panacea.risk.fixpoint import Structure, fixed_point, over_shares, popcount, structure
 from panacea.risk.inputs import IntelReport, RiskInputs, combine_reports
 from panacea.risk.ranks import Ranks, places
@@ -233,7 +233,7 @@ class RiskEngine:
         span = members.span(node)
         enabled = [f not in self._disabled for f in members.findings[span].tolist()]
         chances = self._chances[span][enabled]
-        return float(either(chances, np.array([chances.size]))[0])
+        return one_of(chances)
 
     # recomputation ----------------------------------------------------------------------
     def _recompute(
