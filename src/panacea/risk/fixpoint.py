@@ -4,14 +4,13 @@ Each node's state is a row of 64-bit words, one bit per world. A node holds in a
 ``need`` of its parents hold there and its own coin came up. Evaluation is by worklist: only
 nodes one of whose parents changed since they were last evaluated are evaluated again. Passes
 visit nodes by level (the round in which they first hold when every action succeeds, see
-``levels``), each
-level's OR and AND nodes grouped by degree so that each group is one vectorised reduction;
-nodes that cannot hold even when every action succeeds are never visited (they stay 0 in every
-world), and nodes with no children are evaluated once, after everything else has settled. The
-result is the least fixed point whatever the order; the order only sets the work. From nothing
-(no start state, no ranks), the same sweep runs compiled, node by node (``sweep.py``): the
-states are the same, and fewer CPU seconds; this vectorised solver serves the dynamic engine,
-which records ranks and continues from a state.
+``levels``), each level's OR and AND nodes grouped by degree so that each group is one
+vectorised reduction; nodes that cannot hold even when every action succeeds are never visited
+(they stay 0 in every world), and nodes with no children are evaluated once, after everything
+else has settled. The result is the least fixed point whatever the order; the order only sets
+the work. From nothing (no start state, no ranks), the same sweep runs compiled, node by node
+(``sweep.py``): the states are the same, and fewer CPU seconds; this vectorised solver serves
+the dynamic engine, which records ranks and continues from a state.
 """
 
 from __future__ import annotations
