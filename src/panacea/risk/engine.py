@@ -106,9 +106,11 @@ class RiskEngine:
         over_shares(solve, self.words)
         self._place = places(structure(self._base))
         members = self.graph.exploits
-        self._exploit_nodes = members.node_of_finding()
-        self._chances = members.chances.copy()  # each finding's own chance, kept up to date
+        # by the row of each modelled finding in ``members``: its own chance (kept up to
+        # date) and the exploit node it is one of
         self._row = {f: i for i, f in enumerate(members.findings.tolist())}
+        self._chances = members.chances.copy()
+        self._owner = np.repeat(members.nodes, np.diff(members.indptr))
         self._findings = {f.id: f for f in inputs.findings}
         self._assets = {a.id: a for a in inputs.assets}
         self._findings_of_cve: dict[str, list[int]] = {}
@@ -117,7 +119,7 @@ class RiskEngine:
 
     def modelled_findings(self) -> frozenset[int]:
         """Findings with an exploit action in the graph (others have no path to use them)."""
-        return frozenset(self._exploit_nodes)
+        return frozenset(self._row)
 
     # results ----------------------------------------------------------------------------
     def probability(self, node: int) -> float:
@@ -168,11 +170,12 @@ class RiskEngine:
         return self._evidence(event)
 
     def _finding_status(self, event: FindingStatusChanged) -> dict[int, float]:
-        node = self._exploit_nodes.get(event.finding_id)
-        if node is None:
+        row = self._row.get(event.finding_id)
+        if row is None:
             raise RiskModelError(
                 f"finding {event.finding_id} is not in the model: rebuild the engine"
             )
+        node = int(self._owner[row])
         if event.exploitable:
             self._disabled.discard(event.finding_id)
         else:
@@ -202,7 +205,7 @@ class RiskEngine:
             intel=self.inputs.intel_confidence(cve),
         )
         current = self._base.probability
-        nodes = {self._exploit_nodes[f.id] for f in findings}
+        nodes = set(self._owner[[self._row[f.id] for f in findings]].tolist())
         chances = {n: self._chance(n) for n in sorted(nodes)}
         return {n: p for n, p in chances.items() if p != current[n]}
 
